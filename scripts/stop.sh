@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `npm stop`: stop what scripts/start.sh started, by the PID files it left under .berth/.
+#
+# Only processes recorded there are signalled (SIGTERM, then SIGKILL after a grace period);
+# never anything found by name. The Docker engine is left running (other things use it).
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+
+readonly GRACE_S=15
+
+shopt -s nullglob
+pidfiles=(.berth/*.pid)
+if ((${#pidfiles[@]} == 0)); then
+  echo "[stop] nothing to stop: no PID files under .berth/ (npm start starts no processes yet)"
+  exit 0
+fi
+
+rc=0
+for file in "${pidfiles[@]}"; do
+  name=$(basename "$file" .pid)
+  pid=$(<"$file")
+  if [[ ! $pid =~ ^[0-9]+$ ]]; then
+    echo "[stop] $name: $file does not hold a PID; removing it"
+    rm -f "$file"
+    continue
+  fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "[stop] $name (pid $pid) is not running; removing $file"
+    rm -f "$file"
+    continue
+  fi
+  # A stale file may name a PID the kernel has since given to something else.
+  if [[ -r /proc/$pid/cmdline ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q berth; then
+    echo "[stop] $name: pid $pid is no longer a berth process; removing $file"
+    rm -f "$file"
+    continue
+  fi
+  echo "[stop] $name: SIGTERM to pid $pid"
+  kill -TERM "$pid" 2>/dev/null || true
+done
+
+deadline=$((SECONDS + GRACE_S))
+for file in "${pidfiles[@]}"; do
+  [[ -f $file ]] || continue
+  name=$(basename "$file" .pid)
+  pid=$(<"$file")
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+    sleep 0.2
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "[stop] $name (pid $pid) still running after ${GRACE_S}s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || rc=1
+  else
+    echo "[stop] $name (pid $pid) stopped"
+  fi
+  rm -f "$file"
+done
+exit "$rc"
