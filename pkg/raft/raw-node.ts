@@ -1,4 +1,6 @@
+import { encodeConfChange } from './conf-change.js';
 import { invariant } from './errors.js';
+import type { ProgressState } from './progress.js';
 import type { RaftOptions } from './raft.js';
 import { Raft } from './raft.js';
 import type {
@@ -12,8 +14,6 @@ import type {
   StateRole,
 } from './types.js';
 import { EMPTY, EntryType, MessageType, message, NONE } from './types.js';
-import { encodeConfChange } from './conf-change.js';
-import type { ProgressState } from './progress.js';
 
 export { bootstrapState, decodeConfChange, encodeConfChange } from './conf-change.js';
 export type { RaftLogger, RaftOptions } from './raft.js';
