@@ -29,7 +29,7 @@ const FLAG_SNAPSHOT = 2;
 export class CodecError extends RaftError {
   constructor(what: string, detail: string) {
     // There is no dedicated code in the catalogue; the bytes are unusable, so the value is unavailable.
-    super(RaftErrorCode.Unavailable, `raft codec: cannot decode ${what}: ${detail}`);
+    super(RaftErrorCode.Corrupt, `raft codec: cannot decode ${what}: ${detail}`);
     this.name = 'CodecError';
   }
 }

@@ -12,6 +12,10 @@ export const RaftErrorCode = {
   StepPeerNotFound: 'RAFT_STEP_PEER_NOT_FOUND',
   DataDirMismatch: 'RAFT_DATA_DIR_MISMATCH',
   Stopped: 'RAFT_STOPPED',
+  /** A request got no answer in time; it may still take effect. */
+  Timeout: 'RAFT_TIMEOUT',
+  /** Bytes that do not decode: a corrupt record on disk or a broken message or stream. */
+  Corrupt: 'RAFT_CORRUPT',
 } as const;
 export type RaftErrorCode = (typeof RaftErrorCode)[keyof typeof RaftErrorCode];
 

@@ -102,9 +102,8 @@ export class RequestTimeoutError extends RaftError {
     readonly operation: string,
     readonly timeoutMs: number,
   ) {
-    // The catalogue has no timeout code; a request that cannot finish means Raft is unavailable now.
     super(
-      RaftErrorCode.Unavailable,
+      RaftErrorCode.Timeout,
       `raft: ${operation} timed out after ${timeoutMs} ms (no leader, no quorum, or the request was lost; retry)`,
     );
     this.name = 'RequestTimeoutError';

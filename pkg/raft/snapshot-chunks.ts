@@ -49,7 +49,7 @@ export class SnapshotChunkError extends RaftError {
     detail: string,
   ) {
     // The catalogue has no code of its own for this: the snapshot is simply unavailable to us.
-    super(RaftErrorCode.Unavailable, `raft: snapshot stream rejected: ${reason} (${detail})`);
+    super(RaftErrorCode.Corrupt, `raft: snapshot stream rejected: ${reason} (${detail})`);
     this.name = 'SnapshotChunkError';
   }
 }

@@ -26,6 +26,8 @@ interface Summary {
   partitions: number;
   reads: number;
   writes: number;
+  /** Worst time (virtual units; a tick is 10) from healing every fault to a commit on every member. */
+  liveness_max: number;
   seconds: number;
 }
 
@@ -46,6 +48,7 @@ function summarize(results: SimResult[], seconds: number): Summary {
     partitions: sum((r) => r.partitions),
     reads: sum((r) => r.readsOk),
     writes: sum((r) => r.writesOk),
+    liveness_max: results.reduce((a, r) => Math.max(a, r.livenessTime ?? 0), 0),
     seconds: Math.round(seconds * 10) / 10,
   };
 }
@@ -58,7 +61,7 @@ async function runParallel(
 ): Promise<SimResult[]> {
   const results: SimResult[] = [];
   const chunks: number[][] = Array.from({ length: workers }, () => []);
-  seeds.forEach((s, i) => chunks[i % workers]?.push(s));
+  for (const [i, s] of seeds.entries()) chunks[i % workers]?.push(s);
   await Promise.all(
     chunks
       .filter((c) => c.length > 0)

@@ -194,7 +194,7 @@ function expectReject(
     { instanceOf: SnapshotChunkError },
   );
   t.is(err?.reason, reason);
-  t.is(err?.code, RaftErrorCode.Unavailable);
+  t.is(err?.code, RaftErrorCode.Corrupt);
   t.false(asm.inProgress, 'a failed stream is discarded');
   // The assembler accepts a fresh stream afterwards.
   const msg = snapMessage(30);
