@@ -1,4 +1,6 @@
-import { ConfigError } from './errors.js';
+import { ConfigError, DropReason } from './errors.js';
+import type { ProgressTracker } from './progress.js';
+import { ProgressState } from './progress.js';
 import type { ConfChange, Entry, HardState, NodeId } from './types.js';
 import { ConfChangeType, EntryType, NONE } from './types.js';
 
@@ -55,4 +57,47 @@ export function bootstrapState(
     }),
   }));
   return { entries, hardState: { term: 1, vote: NONE, commit: entries.length } };
+}
+
+export interface ConfChangeRefusal {
+  reason: DropReason;
+  detail: string;
+}
+
+/**
+ * Why the leader must refuse this single membership change (§4.1), or undefined if it may
+ * go ahead. A learner is promoted only once it has caught up (§4.2.1): a voter that is far
+ * behind would add nothing to availability and could stall commits.
+ */
+export function confChangeRefusal(
+  cc: ConfChange,
+  tracker: ProgressTracker,
+  committed: number,
+  learnerMaxLag: number,
+): ConfChangeRefusal | undefined {
+  const { voters, learners } = tracker;
+  const invalid = (detail: string) => ({ reason: DropReason.InvalidConfChange, detail });
+  switch (cc.type) {
+    case ConfChangeType.AddLearnerNode:
+      if (voters.has(cc.nodeId)) return invalid(`${cc.nodeId} is already a voter`);
+      return undefined;
+    case ConfChangeType.AddNode: {
+      if (voters.has(cc.nodeId)) return invalid(`${cc.nodeId} is already a voter`);
+      const pr = tracker.progress.get(cc.nodeId);
+      if (
+        learners.has(cc.nodeId) &&
+        (!pr || pr.state !== ProgressState.Replicate || pr.match + learnerMaxLag < committed)
+      ) {
+        return {
+          reason: DropReason.LearnerNotReady,
+          detail: `learner ${cc.nodeId} has ${pr?.match ?? 0} of ${committed}`,
+        };
+      }
+      return undefined;
+    }
+    case ConfChangeType.RemoveNode:
+      if (!voters.has(cc.nodeId) && !learners.has(cc.nodeId)) return invalid(`${cc.nodeId} is not a member`);
+      if (voters.size === 1 && voters.has(cc.nodeId)) return invalid('cannot remove the last voter');
+      return undefined;
+  }
 }

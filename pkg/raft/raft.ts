@@ -1,6 +1,8 @@
-import { decodeConfChange } from './conf-change.js';
+import { confChangeRefusal, decodeConfChange } from './conf-change.js';
+
+export type { RaftLogger, RaftOptions } from './options.js';
+
 import {
-  ConfigError,
   DropReason,
   invariant,
   ProposalDroppedError,
@@ -9,9 +11,10 @@ import {
   StepLocalMessageError,
 } from './errors.js';
 import { RaftLog } from './log.js';
+import type { RaftLogger, RaftOptions } from './options.js';
+import { resolveOptions } from './options.js';
 import { ProgressState, ProgressTracker, VoteResult } from './progress.js';
 import { ReadOnly } from './read-only.js';
-import type { Storage } from './storage.js';
 import type {
   ConfChange,
   Entry,
@@ -32,42 +35,6 @@ import {
   NONE,
   StateRole,
 } from './types.js';
-
-/** Options of the core. Times are counted in ticks: the caller decides how long a tick is. */
-export interface RaftOptions {
-  id: NodeId;
-  storage: Storage;
-  /**
-   * Ticks without hearing from a leader before a follower campaigns. The actual timeout is
-   * randomized in [electionTick, 2*electionTick) (§5.2). Must exceed heartbeatTick. Default 10.
-   */
-  electionTick?: number;
-  /** Ticks between a leader's heartbeats. Default 1. */
-  heartbeatTick?: number;
-  /** Last index the application applied, on restart. Default: the storage's snapshot index. */
-  applied?: number;
-  /** Upper bound on the entry bytes of one append message (batching). Default 1 MiB. */
-  maxSizePerMsg?: number;
-  /** Appends in flight per follower while replicating (pipelining). Default 256. */
-  maxInflightMsgs?: number;
-  /** A leader that has not heard from a quorum within an election timeout steps down (§6.2). */
-  checkQuorum?: boolean;
-  /** Campaign in two phases so a rejoining node cannot depose a healthy leader (thesis §9.6). */
-  preVote?: boolean;
-  /** A learner may be promoted once it is within this many entries of the commit index. */
-  learnerMaxLag?: number;
-  /** Seeded source in [0, 1) for election timeouts; the core never uses Math.random(). */
-  random?: () => number;
-  logger?: RaftLogger;
-}
-
-export interface RaftLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
-const silentLogger: RaftLogger = { debug() {}, info() {}, warn() {} };
 
 /** Marks a campaign started by leadership transfer: it may disrupt a live leader's lease. */
 export const CAMPAIGN_TRANSFER = new TextEncoder().encode('CampaignTransfer');
@@ -112,25 +79,19 @@ export class Raft {
   private readonly random: () => number;
   private readonly logger: RaftLogger;
 
-  constructor(opts: RaftOptions) {
-    if (!Number.isSafeInteger(opts.id) || opts.id <= 0)
-      throw new ConfigError(`node id ${opts.id} must be a positive integer`);
+  constructor(options: RaftOptions) {
+    const opts = resolveOptions(options);
     this.id = opts.id;
-    this.electionTimeout = opts.electionTick ?? 10;
-    this.heartbeatTimeout = opts.heartbeatTick ?? 1;
-    if (this.heartbeatTimeout <= 0) throw new ConfigError('heartbeatTick must be greater than 0');
-    if (this.electionTimeout <= this.heartbeatTimeout)
-      throw new ConfigError('electionTick must be greater than heartbeatTick');
-    this.maxMsgSize = opts.maxSizePerMsg ?? 1024 * 1024;
-    const maxInflight = opts.maxInflightMsgs ?? 256;
-    if (maxInflight <= 0) throw new ConfigError('maxInflightMsgs must be greater than 0');
-    this.checkQuorum = opts.checkQuorum ?? true;
-    this.preVote = opts.preVote ?? true;
-    this.learnerMaxLag = opts.learnerMaxLag ?? 100;
-    this.random = opts.random ?? fixedRandom(opts.id);
-    this.logger = opts.logger ?? silentLogger;
+    this.electionTimeout = opts.electionTick;
+    this.heartbeatTimeout = opts.heartbeatTick;
+    this.maxMsgSize = opts.maxSizePerMsg;
+    this.checkQuorum = opts.checkQuorum;
+    this.preVote = opts.preVote;
+    this.learnerMaxLag = opts.learnerMaxLag;
+    this.random = opts.random;
+    this.logger = opts.logger;
     this.log = new RaftLog(opts.storage);
-    this.tracker = new ProgressTracker(maxInflight);
+    this.tracker = new ProgressTracker(opts.maxInflightMsgs);
 
     const { hardState, confState } = opts.storage.initialState();
     for (const id of confState.voters) this.tracker.addVoter(id, 1);
@@ -582,40 +543,8 @@ export class Raft {
     } catch (err) {
       return this.drop(m, DropReason.InvalidConfChange, (err as Error).message);
     }
-    const { voters, learners } = this.tracker;
-    switch (cc.type) {
-      case ConfChangeType.AddLearnerNode:
-        if (voters.has(cc.nodeId))
-          return this.drop(m, DropReason.InvalidConfChange, `${cc.nodeId} is already a voter`);
-        break;
-      case ConfChangeType.AddNode:
-        if (voters.has(cc.nodeId))
-          return this.drop(m, DropReason.InvalidConfChange, `${cc.nodeId} is already a voter`);
-        if (learners.has(cc.nodeId)) {
-          const pr = this.tracker.progress.get(cc.nodeId);
-          if (
-            !pr ||
-            pr.state !== ProgressState.Replicate ||
-            pr.match + this.learnerMaxLag < this.log.committed
-          ) {
-            return this.drop(
-              m,
-              DropReason.LearnerNotReady,
-              `learner ${cc.nodeId} has ${pr?.match ?? 0} of ${this.log.committed}`,
-            );
-          }
-        }
-        break;
-      case ConfChangeType.RemoveNode:
-        if (!voters.has(cc.nodeId) && !learners.has(cc.nodeId)) {
-          return this.drop(m, DropReason.InvalidConfChange, `${cc.nodeId} is not a member`);
-        }
-        if (voters.size === 1 && voters.has(cc.nodeId)) {
-          return this.drop(m, DropReason.InvalidConfChange, 'cannot remove the last voter');
-        }
-        break;
-    }
-    return undefined;
+    const refusal = confChangeRefusal(cc, this.tracker, this.log.committed, this.learnerMaxLag);
+    return refusal ? this.drop(m, refusal.reason, refusal.detail) : undefined;
   }
 
   private handleAppendResponse(m: Message): void {
@@ -969,15 +898,4 @@ export class Raft {
   static checkRemote(m: Message): void {
     if (isLocalMessage(m.type)) throw new StepLocalMessageError(m.type);
   }
-}
-
-/** Without an injected source, each node still gets a distinct, reproducible sequence. */
-function fixedRandom(id: NodeId): () => number {
-  let x = (id * 2654435761) >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
 }
