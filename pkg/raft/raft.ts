@@ -64,6 +64,8 @@ export class Raft {
   pendingConfIndex = 0;
   /** Index of the latest conf change applied to `tracker`. */
   confApplied = 0;
+  /** Term of a TimeoutNow that arrived before committed conf changes were applied; 0 if none. */
+  private deferredTransferTerm = 0;
 
   private readOnly = new ReadOnly();
   private pendingReadIndexMessages: Message[] = [];
@@ -268,13 +270,15 @@ export class Raft {
     this.heartbeatElapsed = 0;
     this.randomizedElectionTimeout = this.electionTimeout + Math.floor(this.random() * this.electionTimeout);
     this.leadTransferee = NONE;
+    this.deferredTransferTerm = 0;
     this.tracker.resetVotes();
     const last = this.log.lastIndex();
     for (const [id, pr] of this.tracker.progress) {
       pr.becomeProbe();
       pr.match = id === this.id ? last : 0;
       pr.next = last + 1;
-      pr.recentActive = true;
+      // Peers must prove themselves active again (check-quorum, snapshots); we always are.
+      pr.recentActive = id === this.id;
     }
     this.pendingConfIndex = 0;
     this.readOnly = new ReadOnly();
@@ -326,6 +330,8 @@ export class Raft {
     // Unapplied conf changes could change who we may ask for votes.
     if (this.log.committed > this.confApplied && this.hasUnappliedConfChanges()) {
       this.logger.debug({}, 'pending conf changes not yet applied, not campaigning');
+      // A handover must not be lost: the old leader may be gone (it removed itself).
+      if (type === 'transfer') this.deferredTransferTerm = this.term;
       return;
     }
     this.campaign(type);
@@ -817,6 +823,14 @@ export class Raft {
       if (e.index <= this.confApplied) continue;
       if (e.type === EntryType.ConfChange) this.applyConfChange(decodeConfChange(e.data));
       this.confApplied = e.index;
+    }
+    if (this.deferredTransferTerm !== 0 && this.deferredTransferTerm === this.term) {
+      if (this.state === StateRole.Follower && !this.hasUnappliedConfChanges()) {
+        this.deferredTransferTerm = 0;
+        this.hup('transfer');
+      }
+    } else {
+      this.deferredTransferTerm = 0;
     }
   }
 
