@@ -33,6 +33,9 @@ export class ClusterChecker {
   private readonly truthTerm = new Map<number, number>();
   private readonly lastApplied = new WeakMap<SimNode, number>();
   private maxTruth = 0;
+  /** Every (index, term) ever appended anywhere, with its data: one leader per term writes it. */
+  private readonly appended = new Map<string, string>();
+  private readonly commitSeen = new WeakMap<SimNode, number>();
   elections = 0;
 
   nodeStarted(node: SimNode): void {
@@ -71,6 +74,37 @@ export class ClusterChecker {
       throw new SimViolation(`state machine safety: node ${node.id} applied a different entry at ${e.index}`);
     }
     return false;
+  }
+
+  /**
+   * Checked on every Ready: entries a node persists never contradict an entry with the same
+   * index and term elsewhere (Log Matching's base case), and every entry the node newly
+   * learns is committed agrees with what was applied anywhere (no committed entry changes).
+   */
+  readyHandled(node: SimNode, entries: Entry[], commit: number | undefined): void {
+    for (const e of entries) {
+      const k = `${e.index}/${e.term}`;
+      const key = entryKey(e);
+      const prev = this.appended.get(k);
+      if (prev === undefined) this.appended.set(k, key);
+      else if (prev !== key) {
+        throw new SimViolation(
+          `log matching: node ${node.id} holds another entry at index ${e.index}, term ${e.term}`,
+        );
+      }
+    }
+    if (commit === undefined) return;
+    const from = (this.commitSeen.get(node) ?? 0) + 1;
+    this.commitSeen.set(node, Math.max(commit, from - 1));
+    if (commit < from) return;
+    const log = node.raw.debugLog();
+    for (const e of log.entries) {
+      if (e.index < from || e.index > commit) continue;
+      const want = this.truth.get(e.index);
+      if (want !== undefined && want !== entryKey(e)) {
+        throw new SimViolation(`committed entry ${e.index} differs on node ${node.id}`);
+      }
+    }
   }
 
   snapshotInstalled(node: SimNode, index: number): void {

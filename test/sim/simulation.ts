@@ -253,6 +253,7 @@ export class Simulation {
     }
     if (rd.mustSync) node.sync();
     if (this.opts.bug !== 'send-before-sync') this.send(rd.messages);
+    this.checker.readyHandled(node, rd.entries, rd.hardState?.commit);
     if (rd.softState) this.checker.softState(node, rd.softState, this.now);
     if (rd.softState?.role === StateRole.Leader)
       this.log(`${node.id} became leader term ${node.raw.status().term}`);
