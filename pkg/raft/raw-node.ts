@@ -13,7 +13,7 @@ import type {
   SoftState,
   StateRole,
 } from './types.js';
-import { EMPTY, EntryType, MessageType, message, NONE } from './types.js';
+import { EntryType, MessageType, message, NONE } from './types.js';
 
 export { bootstrapState, decodeConfChange, encodeConfChange } from './conf-change.js';
 export type { RaftLogger, RaftOptions } from './raft.js';
@@ -219,4 +219,3 @@ function sameSoft(a: SoftState, b: SoftState): boolean {
   return a.leader === b.leader && a.role === b.role;
 }
 
-export { EMPTY };
