@@ -218,4 +218,3 @@ export class RawNode {
 function sameSoft(a: SoftState, b: SoftState): boolean {
   return a.leader === b.leader && a.role === b.role;
 }
-
