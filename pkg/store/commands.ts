@@ -20,6 +20,7 @@ import type {
   DeleteRangeResponse,
   LeaseGrantRequest,
   LeaseGrantResponse,
+  LeaseKeepAliveResponse,
   PutRequest,
   PutResponse,
   RangeRequest,
@@ -38,6 +39,11 @@ export interface LeaseRevokeResponse {
   header: ResponseHeader;
 }
 
+/** A keep-alive, through the log so every member's lessor restarts the lease's clock. */
+export interface LeaseRenewRequest {
+  id: number;
+}
+
 /** What each command type answers with. */
 export interface CommandResponses {
   put: PutResponse;
@@ -46,6 +52,7 @@ export interface CommandResponses {
   compact: CompactionResponse;
   leaseGrant: LeaseGrantResponse;
   leaseRevoke: LeaseRevokeResponse;
+  leaseRenew: LeaseKeepAliveResponse;
 }
 
 export type CommandType = keyof CommandResponses;
@@ -57,6 +64,7 @@ interface CommandRequests {
   compact: CompactionRequest;
   leaseGrant: LeaseGrantRequest;
   leaseRevoke: LeaseRevokeRequest;
+  leaseRenew: LeaseRenewRequest;
 }
 
 /** A command of type T: `{ type, requestId, request }`. */
@@ -98,6 +106,7 @@ const TYPE_CODES: Record<CommandType, number> = {
   compact: 4,
   leaseGrant: 5,
   leaseRevoke: 6,
+  leaseRenew: 7,
 };
 const TYPES_BY_CODE = new Map<number, CommandType>(
   Object.entries(TYPE_CODES).map(([t, c]) => [c, t as CommandType]),
@@ -247,6 +256,9 @@ export function encodeCommand(cmd: Command): Uint8Array {
     case 'leaseRevoke':
       uint(w, cmd.request.id, 'leaseRevoke.id');
       break;
+    case 'leaseRenew':
+      uint(w, cmd.request.id, 'leaseRenew.id');
+      break;
   }
   return w.finish();
 }
@@ -355,6 +367,8 @@ function readBody(r: Reader, type: CommandType, requestId: string): Command {
       return { type, requestId, request: id ? { ttl, id } : { ttl } };
     }
     case 'leaseRevoke':
+      return { type, requestId, request: { id: r.uvarint() } };
+    case 'leaseRenew':
       return { type, requestId, request: { id: r.uvarint() } };
   }
 }

@@ -1,3 +1,5 @@
+import type { LeaseChange } from './state-machine.js';
+
 /**
  * Lease deadlines, kept beside the replicated state because they depend on a clock and the
  * state machine must not. Every node feeds it the lease commands it applies; only the
@@ -10,6 +12,25 @@ export class Lessor {
   private readonly leases = new Map<number, { ttlMs: number; deadline: number }>();
 
   constructor(private readonly now: () => number) {}
+
+  /** Follow a lease change the state machine applied on this node. */
+  follow(change: LeaseChange): void {
+    switch (change.type) {
+      case 'grant':
+        this.track(change.id, change.ttl);
+        break;
+      case 'renew':
+        this.renew(change.id);
+        break;
+      case 'revoke':
+        this.forget(change.id);
+        break;
+      case 'reset':
+        this.clear();
+        for (const l of change.leases) this.track(l.id, l.ttl);
+        break;
+    }
+  }
 
   /** A lease was granted (or exists after a restore): its clock starts now. */
   track(id: number, ttlSeconds: number): void {

@@ -33,7 +33,7 @@ import {
   decodeCommand,
   StoreDecodeError,
 } from './commands.js';
-import { StoreError } from './errors.js';
+import { leaseNotFound, StoreError } from './errors.js';
 import { type LeaseInfo, LeaseTable, type LeaseTableDump } from './lease-table.js';
 import { type HeaderFactory, type KeyRecord, type MvccDump, MvccStore, placeholderHeader } from './mvcc.js';
 import type { WatchEvent } from './types.js';
@@ -48,6 +48,8 @@ export type CommandOutcome<R = CommandResponses[CommandType]> =
 export type LeaseChange =
   | { type: 'grant'; id: number; ttl: number }
   | { type: 'revoke'; id: number }
+  /** A keep-alive was applied: the lease's clock restarts. */
+  | { type: 'renew'; id: number }
   /** The state was restored from a snapshot: these are now all the leases. */
   | { type: 'reset'; leases: LeaseInfo[] };
 
@@ -210,6 +212,12 @@ export class StoreStateMachine implements StateMachine {
         this.leases.revoke(cmd.request.id, this.mvcc);
         this.emitLease({ type: 'revoke', id: cmd.request.id });
         return { header: this.header(this.mvcc.revision) };
+      case 'leaseRenew': {
+        const ttl = this.leases.grantedTtl(cmd.request.id);
+        if (ttl === undefined) throw leaseNotFound();
+        this.emitLease({ type: 'renew', id: cmd.request.id });
+        return { header: this.header(this.mvcc.revision), id: cmd.request.id, ttl };
+      }
     }
   }
 
