@@ -41,6 +41,7 @@ run_check() {
 
 run_check 'dependencies and build (scripts/ensure-deps.sh)' bash scripts/ensure-deps.sh
 run_check 'docker engine and test image (scripts/ensure-docker.sh)' bash scripts/ensure-docker.sh
+run_check 'etcd for the store conformance suite (scripts/ensure-etcd.sh)' bash scripts/ensure-etcd.sh
 run_check 'typecheck (tsc --noEmit)' tsc -p tsconfig.json --noEmit
 run_check 'lint (biome lint .)' biome lint .
 run_check 'format check (biome format .)' biome format .
