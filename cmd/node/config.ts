@@ -229,5 +229,6 @@ export function clusterIdOf(token: string, members: { name: string; peerAddress:
     .map((m) => `${m.name}=${m.peerAddress}`)
     .sort()
     .join(',');
-  return createHash('sha256').update(`${token}|${spec}`).digest('hex').slice(0, 16);
+  // etcd shows cluster ids as uint64; decimal, as they go on the wire.
+  return BigInt(`0x${createHash('sha256').update(`${token}|${spec}`).digest('hex').slice(0, 15)}`).toString();
 }
