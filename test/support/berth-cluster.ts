@@ -1,0 +1,255 @@
+// A real Berth cluster for tests: N berth-node processes, each on its own loopback address
+// 127.0.K.i (K picked per cluster, so clusters in parallel test files never collide), with
+// faults a real machine suffers: SIGKILL, SIGSTOP, restarts, and iptables partitions on lo.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const NODE_MAIN = fileURLToPath(new URL('../../cmd/node/main.js', import.meta.url));
+
+export const CLIENT_PORT = 2379;
+export const PEER_PORT = 2380;
+
+export interface ClusterNode {
+  name: string;
+  address: string;
+  clientAddress: string;
+  peerAddress: string;
+  dataDir: string;
+  logFile: string;
+  proc?: ChildProcess;
+  /** Arguments it was first started with (restarts reuse them). */
+  args: string[];
+}
+
+export interface ClusterOptions {
+  size: number;
+  tickMs?: number;
+  electionTicks?: number;
+  snapshotEntries?: number;
+  extraArgs?: string[];
+}
+
+/** Is this address:port free to listen on? */
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+/** Pick a 127.0.K.0/24 nobody here is using: K in 20..250 (0 is npm start's, 10 etcd's). */
+async function pickSubnet(size: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const k = 20 + Math.floor(Math.random() * 230);
+    let free = true;
+    for (let i = 1; i <= size + 2 && free; i++) {
+      free =
+        (await portFree(`127.0.${k}.${i}`, CLIENT_PORT)) && (await portFree(`127.0.${k}.${i}`, PEER_PORT));
+    }
+    if (free) return k;
+  }
+  throw new Error('no free 127.0.K.0/24 subnet for a test cluster');
+}
+
+export class BerthCluster {
+  readonly nodes: ClusterNode[] = [];
+  private readonly partitionRules: string[][] = [];
+
+  private constructor(
+    readonly subnet: number,
+    readonly root: string,
+    private readonly opts: ClusterOptions,
+  ) {}
+
+  /** Start a new cluster of `size` nodes and wait until every node serves clients. */
+  static async start(opts: ClusterOptions): Promise<BerthCluster> {
+    const subnet = await pickSubnet(opts.size);
+    const root = await mkdtemp(join(tmpdir(), 'berth-cluster-'));
+    const c = new BerthCluster(subnet, root, opts);
+    const initial = Array.from(
+      { length: opts.size },
+      (_, i) => `n${i + 1}=${c.address(i)}:${PEER_PORT}`,
+    ).join(',');
+    for (let i = 0; i < opts.size; i++) c.define(i, ['--initial-cluster', initial]);
+    await Promise.all(c.nodes.map((_, i) => c.start(i)));
+    return c;
+  }
+
+  address(i: number): string {
+    return `127.0.${this.subnet}.${i + 1}`;
+  }
+
+  private define(i: number, how: string[]): ClusterNode {
+    const name = `n${i + 1}`;
+    const address = this.address(i);
+    const dataDir = join(this.root, name);
+    const args = [
+      '--name',
+      name,
+      '--address',
+      address,
+      '--data-dir',
+      dataDir,
+      '--tick-ms',
+      String(this.opts.tickMs ?? 50),
+      '--election-ticks',
+      String(this.opts.electionTicks ?? 10),
+      '--snapshot-entries',
+      String(this.opts.snapshotEntries ?? 10000),
+      '--log-level',
+      'debug',
+      ...how,
+      ...(this.opts.extraArgs ?? []),
+    ];
+    const node: ClusterNode = {
+      name,
+      address,
+      clientAddress: `${address}:${CLIENT_PORT}`,
+      peerAddress: `${address}:${PEER_PORT}`,
+      dataDir,
+      logFile: join(this.root, `${name}.log`),
+      args,
+    };
+    this.nodes[i] = node;
+    return node;
+  }
+
+  /** Client addresses of the nodes that are running (or all, with `all`). */
+  endpoints(all = false): string[] {
+    return this.nodes.filter((n) => all || n.proc).map((n) => n.clientAddress);
+  }
+
+  node(i: number): ClusterNode {
+    const n = this.nodes[i];
+    if (!n) throw new Error(`no node ${i}`);
+    return n;
+  }
+
+  /** Start (or restart) node i with the arguments it was defined with; resolves once it listens. */
+  async start(i: number): Promise<void> {
+    const n = this.node(i);
+    if (n.proc) throw new Error(`${n.name} is already running`);
+    const log = createWriteStream(n.logFile, { flags: 'a' });
+    const proc = spawn(process.execPath, [NODE_MAIN, ...n.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout?.pipe(log);
+    proc.stderr?.pipe(log);
+    n.proc = proc;
+    proc.once('exit', () => {
+      if (n.proc === proc) n.proc = undefined;
+    });
+    await this.waitListening(n, proc);
+  }
+
+  private async waitListening(n: ClusterNode, proc: ChildProcess): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        throw new Error(`${n.name} exited during start-up:\n${await this.tail(n)}`);
+      }
+      if (!(await portFree(n.address, CLIENT_PORT))) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${n.name} did not listen on ${n.clientAddress} within 20 s:\n${await this.tail(n)}`);
+  }
+
+  /** The last lines of a node's log, for failure messages. */
+  async tail(n: ClusterNode, lines = 30): Promise<string> {
+    if (!existsSync(n.logFile)) return '(no log)';
+    return (await readFile(n.logFile, 'utf8')).split('\n').slice(-lines).join('\n');
+  }
+
+  private exited(proc: ChildProcess): Promise<void> {
+    if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => proc.once('exit', () => resolve()));
+  }
+
+  /** The machine died: SIGKILL, nothing flushed beyond what the node synced. */
+  async kill(i: number): Promise<void> {
+    const proc = this.node(i).proc;
+    if (!proc) return;
+    proc.kill('SIGKILL');
+    await this.exited(proc);
+  }
+
+  /** A clean shutdown (SIGTERM); fails the test if the node does not exit within 10 s. */
+  async stop(i: number): Promise<number | null> {
+    const proc = this.node(i).proc;
+    if (!proc) return null;
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    await this.exited(proc);
+    clearTimeout(timer);
+    return proc.exitCode;
+  }
+
+  pause(i: number): void {
+    this.node(i).proc?.kill('SIGSTOP');
+  }
+
+  resume(i: number): void {
+    this.node(i).proc?.kill('SIGCONT');
+  }
+
+  /** Add node i (new) to the running cluster through --join, and start it. */
+  async join(i: number): Promise<void> {
+    this.define(i, ['--join', this.endpoints().join(',')]);
+    await this.start(i);
+  }
+
+  /**
+   * Cut every TCP path between the groups, both ways (iptables on lo). Nodes in no group
+   * keep talking to everyone.
+   */
+  async partition(groups: number[][]): Promise<void> {
+    for (let a = 0; a < groups.length; a++) {
+      for (let b = 0; b < groups.length; b++) {
+        if (a === b) continue;
+        for (const x of groups[a] ?? []) {
+          for (const y of groups[b] ?? []) {
+            const rule = [
+              'INPUT',
+              '-i',
+              'lo',
+              '-s',
+              this.address(x),
+              '-d',
+              this.address(y),
+              '-p',
+              'tcp',
+              '-m',
+              'comment',
+              '--comment',
+              `berth-test-${this.subnet}`,
+              '-j',
+              'DROP',
+            ];
+            await run('iptables', ['-A', ...rule]);
+            this.partitionRules.push(rule);
+          }
+        }
+      }
+    }
+  }
+
+  async heal(): Promise<void> {
+    while (this.partitionRules.length > 0) {
+      const rule = this.partitionRules.pop() as string[];
+      await run('iptables', ['-D', ...rule]).catch(() => undefined);
+    }
+  }
+
+  /** Kill every node, remove partitions and data. Safe to call twice. */
+  async destroy(): Promise<void> {
+    await this.heal();
+    await Promise.all(this.nodes.map((_, i) => this.kill(i)));
+    if (!process.env.BERTH_KEEP_TEST_DATA) await rm(this.root, { recursive: true, force: true });
+  }
+}
