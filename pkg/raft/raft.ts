@@ -1,4 +1,4 @@
-import { confChangeRefusal, decodeConfChange } from './conf-change.js';
+import { type ConfChangeRefusal, confChangeRefusal, decodeConfChange } from './conf-change.js';
 
 export type { RaftLogger, RaftOptions } from './options.js';
 
@@ -524,8 +524,10 @@ export class Raft {
     for (let i = 0; i < m.entries.length; i++) {
       const e = m.entries[i] as Entry;
       if (e.type !== EntryType.ConfChange) continue;
-      const refused = this.checkConfChange(e, m);
-      if (refused) return refused;
+      // Refused changes stop the whole proposal, forwarded ones included: a forwarded
+      // proposal is dropped silently, but it must still be dropped.
+      const refusal = this.confChangeRefusal(e);
+      if (refusal) return this.drop(m, refusal.reason, refusal.detail);
       this.pendingConfIndex = this.log.lastIndex() + i + 1;
     }
     // Copy: the entries get this term and their indexes, and the caller keeps its message.
@@ -535,22 +537,20 @@ export class Raft {
   }
 
   /** One membership change at a time (§4.1); promotion only once the learner caught up (§4.2.1). */
-  private checkConfChange(e: Entry, m: Message): RaftError | undefined {
+  private confChangeRefusal(e: Entry): ConfChangeRefusal | undefined {
     if (this.pendingConfIndex > this.log.applied) {
-      return this.drop(
-        m,
-        DropReason.ConfChangePending,
-        `pending at index ${this.pendingConfIndex}, applied ${this.log.applied}`,
-      );
+      return {
+        reason: DropReason.ConfChangePending,
+        detail: `pending at index ${this.pendingConfIndex}, applied ${this.log.applied}`,
+      };
     }
     let cc: ConfChange;
     try {
       cc = decodeConfChange(e.data);
     } catch (err) {
-      return this.drop(m, DropReason.InvalidConfChange, (err as Error).message);
+      return { reason: DropReason.InvalidConfChange, detail: (err as Error).message };
     }
-    const refusal = confChangeRefusal(cc, this.tracker, this.log.committed, this.learnerMaxLag);
-    return refusal ? this.drop(m, refusal.reason, refusal.detail) : undefined;
+    return confChangeRefusal(cc, this.tracker, this.log.committed, this.learnerMaxLag);
   }
 
   private handleAppendResponse(m: Message): void {

@@ -1,5 +1,7 @@
+import { ProgressState } from '../../pkg/raft/progress.js';
+import { decodeConfChange } from '../../pkg/raft/raw-node.js';
 import type { Entry, NodeId, SoftState } from '../../pkg/raft/types.js';
-import { StateRole } from '../../pkg/raft/types.js';
+import { ConfChangeType, EntryType, StateRole } from '../../pkg/raft/types.js';
 import type { SimNode } from './sim-node.js';
 
 /** A broken Raft safety property, found by the simulation's checks. */
@@ -103,6 +105,37 @@ export class ClusterChecker {
       const want = this.truth.get(e.index);
       if (want !== undefined && want !== entryKey(e)) {
         throw new SimViolation(`committed entry ${e.index} differs on node ${node.id}`);
+      }
+    }
+  }
+
+  /**
+   * A leader appends a membership change only when every earlier one in its log is applied
+   * (§4.1: one change at a time), and promotes only a learner that has caught up (§4.2.1).
+   * Checked when the leader's Ready carries the new entry, before anything else happens.
+   */
+  leaderAppended(node: SimNode, entries: Entry[], learnerMaxLag: number): void {
+    const st = node.raw.status();
+    if (st.role !== StateRole.Leader) return;
+    for (const e of entries) {
+      if (e.type !== EntryType.ConfChange || e.term !== st.term) continue;
+      const log = node.raw.debugLog();
+      for (const earlier of log.entries) {
+        if (earlier.index < e.index && earlier.type === EntryType.ConfChange && earlier.index > st.applied) {
+          throw new SimViolation(
+            `membership: leader ${node.id} appended a change at ${e.index} while the one at ${earlier.index} is unapplied`,
+          );
+        }
+      }
+      const cc = decodeConfChange(e.data);
+      if (cc.type === ConfChangeType.AddNode && st.confState.learners.includes(cc.nodeId)) {
+        const pr = st.progress?.get(cc.nodeId);
+        // The commit index may move between the proposal and this Ready: allow for it.
+        if (!pr || pr.state !== ProgressState.Replicate || pr.match + 4 * learnerMaxLag < st.commit) {
+          throw new SimViolation(
+            `membership: leader ${node.id} promoted learner ${cc.nodeId}, which has not caught up`,
+          );
+        }
       }
     }
   }

@@ -51,6 +51,8 @@ const ELECTION_TICK = 10;
 const CLIENT_TIMEOUT = 400;
 const LIVENESS_BOUND = 4000;
 const KEYS = ['x', 'y', 'z'];
+/** As configured in SimNode. */
+const LEARNER_MAX_LAG = 10;
 
 interface PendingOp {
   op: Operation;
@@ -254,6 +256,7 @@ export class Simulation {
     if (rd.mustSync) node.sync();
     if (this.opts.bug !== 'send-before-sync') this.send(rd.messages);
     this.checker.readyHandled(node, rd.entries, rd.hardState?.commit);
+    this.checker.leaderAppended(node, rd.entries, LEARNER_MAX_LAG);
     if (rd.softState) this.checker.softState(node, rd.softState, this.now);
     if (rd.softState?.role === StateRole.Leader)
       this.log(`${node.id} became leader term ${node.raw.status().term}`);
@@ -401,13 +404,17 @@ export class Simulation {
     const lead = this.leader();
     if (!lead) return;
     const { voters, learners } = lead.raw.status().confState;
+    // Half the time through another member: followers forward proposals to the leader,
+    // which must check a forwarded change exactly like a local one.
+    const via =
+      this.rand() < 0.5 ? lead : (this.nodes.get(this.pick([...this.nodes.keys()]) as NodeId) ?? lead);
     const r = this.rand();
     try {
       if (r < 0.4 && learners.length === 0 && voters.length < 6) {
         const id = this.nextNodeId++;
         this.startNode(id, emptyDisk());
-        this.log(`propose add learner ${id}`);
-        lead.raw.proposeConfChange({
+        this.log(`propose add learner ${id} via ${via.id}`);
+        via.raw.proposeConfChange({
           type: ConfChangeType.AddLearnerNode,
           nodeId: id,
           context: new Uint8Array(0),
@@ -415,11 +422,11 @@ export class Simulation {
       } else if (r < 0.75 && learners.length > 0) {
         const id = learners[0] as NodeId;
         this.log(`propose promote ${id}`);
-        lead.raw.proposeConfChange({ type: ConfChangeType.AddNode, nodeId: id, context: new Uint8Array(0) });
+        via.raw.proposeConfChange({ type: ConfChangeType.AddNode, nodeId: id, context: new Uint8Array(0) });
       } else if (voters.length > 3) {
         const id = this.pick(voters) as NodeId;
         this.log(`propose remove ${id}`);
-        lead.raw.proposeConfChange({
+        via.raw.proposeConfChange({
           type: ConfChangeType.RemoveNode,
           nodeId: id,
           context: new Uint8Array(0),

@@ -259,3 +259,42 @@ test('a transfer to a learner is ignored: it could not win', (t) => {
   t.deepEqual(net.since(mark, { type: MessageType.TimeoutNow }, true), []);
   t.notThrows(() => net.raw(1).propose(enc('fine')));
 });
+
+test('a promotion forwarded by a follower is refused like a local one while the learner lags (§4.2.1)', (t) => {
+  const net = new Network([1, 2, 3], { electionTick: ELECTION });
+  net.campaign(1);
+  net.addNode(4);
+  net.isolate(4); // the learner never receives anything: it cannot catch up
+  net.proposeConfChange(1, { type: ConfChangeType.AddLearnerNode, nodeId: 4 });
+  t.deepEqual(net.raw(1).confState(), { voters: [1, 2, 3], learners: [4] });
+  // Follower 2 forwards the promotion to the leader, which must drop it.
+  net.proposeConfChange(2, { type: ConfChangeType.AddNode, nodeId: 4 });
+  net.tick(2 * ELECTION);
+  t.deepEqual(net.raw(1).confState(), { voters: [1, 2, 3], learners: [4] }, 'still a learner');
+  t.deepEqual(net.raw(2).confState(), { voters: [1, 2, 3], learners: [4] });
+});
+
+test('a conf change forwarded while another is pending is dropped (§4.1, one at a time)', (t) => {
+  const net = new Network([1, 2, 3, 4, 5], { electionTick: ELECTION });
+  net.campaign(1);
+  // Hold the leader's appends so its first change stays unapplied while the second arrives.
+  net.cut(1, 2);
+  net.cut(1, 3);
+  net.cut(1, 4);
+  net.cut(1, 5);
+  net.proposeConfChange(1, { type: ConfChangeType.RemoveNode, nodeId: 5 });
+  net.recover();
+  net.cut(1, 3);
+  net.cut(1, 4);
+  net.cut(1, 5);
+  // 2 forwards a second change before the first is applied anywhere.
+  net.raw(2).proposeConfChange(cc(ConfChangeType.RemoveNode, 4));
+  net.settle();
+  net.recover();
+  net.tick(3 * ELECTION);
+  t.deepEqual(
+    net.raw(1).confState(),
+    { voters: [1, 2, 3, 4], learners: [] },
+    'only the first change happened',
+  );
+});
