@@ -131,6 +131,18 @@ export function createClusterInfo(store: ReplicatedStore, clusterId: string, sel
       await raftCall(() => raft().promote(n));
     },
 
+    /**
+     * Unlike etcd, any member accepts this, not only the leader: a follower's Raft forwards
+     * the transfer request to the leader it knows (none known: it times out).
+     */
+    async moveLeader(targetId: string): Promise<void> {
+      const n = Number(targetId);
+      if (!Number.isSafeInteger(n) || !conf().voters.includes(n)) {
+        throw failedPrecondition('etcdserver: target is not a voting member');
+      }
+      await raftCall(() => raft().transferLeadership(n));
+    },
+
     status(): MemberStatus {
       const st = raft().status();
       return {

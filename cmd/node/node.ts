@@ -12,7 +12,7 @@ import { createClient } from '../../pkg/client/client.js';
 import { createGrpcTransport } from '../../pkg/raft/grpc-transport.js';
 import { addKvServices, kvServerOptions } from '../../pkg/store/grpc-server.js';
 import { createReplicatedStore, type ReplicatedStore } from '../../pkg/store/replicated-store.js';
-import { createClusterInfo, type MemberRecord, memberKey } from './cluster-info.js';
+import { createClusterInfo, type MemberRecord, memberKey, peerAddressOf } from './cluster-info.js';
 import { clusterIdOf, formatMemberId, type NodeConfig, NodeConfigError } from './config.js';
 
 /** What a data directory remembers about its member, written once before Raft first starts. */
@@ -75,7 +75,25 @@ async function resolveIdentity(cfg: NodeConfig, logger: Logger): Promise<Identit
     logger.info({ via: cfg.join }, 'joining the cluster as a learner');
     const client = createClient({ endpoints: cfg.join, requestTimeoutMs: 15_000 });
     try {
-      const res = await client.cluster.memberAdd([cfg.peerAdvertise], { isLearner: true });
+      // `berthctl member add` may have added this member already: take that membership.
+      const list = await client.cluster.memberList();
+      const added = list.members.find((m) => m.peerUrls.map(peerAddressOf).includes(cfg.peerAdvertise));
+      if (added && added.name !== '' && added.name !== cfg.name) {
+        throw new NodeConfigError(
+          `peer address ${cfg.peerAdvertise} already belongs to member ${added.name}`,
+        );
+      }
+      if (added && !added.isLearner) {
+        // A voter that lost its data must not vote with an empty log: it could elect a
+        // leader that lacks committed entries.
+        throw new NodeConfigError(
+          `${added.name || cfg.peerAdvertise} is already a voting member, and ${cfg.dataDir} holds no data for it: ` +
+            `remove it first (berthctl member remove ${added.name || added.id}), then join again`,
+        );
+      }
+      const res = added
+        ? { header: list.header, member: added, members: list.members }
+        : await client.cluster.memberAdd([cfg.peerAdvertise], { isLearner: true });
       identity = {
         version: 1,
         clusterId: res.header.clusterId,

@@ -10,6 +10,7 @@ import {
   memberFromWire,
   statusFromWire,
   uint64String,
+  type WireHeader,
   type WireMembersResponse,
   type WireStatusResponse,
 } from '../store/grpc-mapping.js';
@@ -50,6 +51,12 @@ export interface ClusterClient {
   status(endpoint: string): Promise<StatusResponse>;
   /** Every endpoint's status, in endpoint order; an endpoint that fails carries its error. */
   statusAll(): Promise<EndpointStatus[]>;
+  /**
+   * Hand Raft leadership to voting member `targetId`; resolves once the member that served
+   * the call sees it lead. Berth accepts this on any member; etcd only on the leader (else
+   * 'etcdserver: not leader'), so against etcd put the leader's endpoint first.
+   */
+  moveLeader(targetId: string): Promise<{ header: ResponseHeader }>;
 }
 
 function members(w: WireMembersResponse): MembersResponse {
@@ -83,6 +90,11 @@ export function createClusterClient(pool: EndpointPool): ClusterClient {
     async memberPromote(id) {
       const req = { ID: uint64String(id, 'member id') };
       return members(await pool.call<object, WireMembersResponse>('Cluster', 'MemberPromote', req, 'write'));
+    },
+    async moveLeader(targetId) {
+      const req = { targetID: uint64String(targetId, 'target id') };
+      const w = await pool.call<object, { header?: WireHeader }>('Maintenance', 'MoveLeader', req, 'write');
+      return { header: headerFromWire(w.header) };
     },
     status,
     async statusAll() {

@@ -1,7 +1,7 @@
 // The store's gRPC edge: etcd v3's own wire protocol (proto/etcd/rpc.proto), as k3s' kine
 // serves it, so etcdctl and etcd client libraries work against Berth, and Berth's own client
 // (pkg/client) speaks the same protocol. Services: KV, Watch, Lease, Cluster, Maintenance
-// (Status, Alarm). Handlers only translate (grpc-mapping.ts) and delegate to a KV and a
+// (Status, Alarm, MoveLeader). Handlers only translate (grpc-mapping.ts) and delegate to a KV and a
 // ClusterInfo; the semantics live behind those interfaces.
 //
 // Errors: a StoreError is answered with its `grpc` code and its message exactly (etcd clients
@@ -94,6 +94,13 @@ export interface ClusterInfo {
   updateMember?(id: string, peerUrls: string[]): Promise<void>;
   /** This member's status (etcdctl endpoint status). */
   status(): Awaitable<MemberStatus>;
+  /**
+   * Hand leadership to `targetId`; resolves once this member sees it lead. Rejects with
+   * FAILED_PRECONDITION when the target is not a voting member. etcd serves MoveLeader only on
+   * the leader; an implementation may accept it anywhere. MoveLeader answers UNIMPLEMENTED
+   * without it.
+   */
+  moveLeader?(targetId: string): Promise<void>;
 }
 
 export interface KvServiceDeps {
@@ -361,6 +368,16 @@ export function addKvServices(server: grpc.Server, deps: KvServiceDeps): void {
     // Berth raises no alarms (no space quota): every query answers "none".
     Alarm: unary('Alarm', async () => ({ header: headerToWire(await clusterHeader()), alarms: [] })),
     Status: unary('Status', async () => statusToWire(await clusterHeader(), await cluster.status())),
+    MoveLeader: unary('MoveLeader', async (w: { targetID?: string }) => {
+      if (!cluster.moveLeader) {
+        throw new StatusError({
+          code: GrpcStatus.Unimplemented,
+          details: 'berth: move leader is not supported',
+        });
+      }
+      await cluster.moveLeader(uint64String(w.targetID, 'targetID'));
+      return { header: headerToWire(await clusterHeader()) };
+    }),
   });
 }
 

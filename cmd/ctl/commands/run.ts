@@ -1,0 +1,42 @@
+// The glue between commander and a command body: parse the global flags into a CtlContext,
+// run the body, close whatever clients it opened. Errors propagate to main, which prints them.
+import type { Command } from 'commander';
+import { type CtlContext as Context, CtlContext, type CtlIO } from '../context.js';
+import type { GlobalOptions, OutputFormat } from '../options.js';
+
+interface RawGlobals {
+  endpoints: string[];
+  output: OutputFormat;
+  timeout: number;
+}
+
+export function globalsOf(cmd: Command): GlobalOptions {
+  const g = cmd.optsWithGlobals<RawGlobals>();
+  return { endpoints: g.endpoints, output: g.output, timeoutMs: g.timeout };
+}
+
+/**
+ * A commander action running `body` with a context; commander passes the positional
+ * arguments, then the command's options, then the command itself.
+ */
+export function action<A extends unknown[], O>(
+  io: CtlIO,
+  body: (ctx: Context, opts: O, ...args: A) => Promise<void>,
+): (...raw: unknown[]) => Promise<void> {
+  return async (...raw: unknown[]) => {
+    const cmd = raw[raw.length - 1] as Command;
+    const opts = raw[raw.length - 2] as O;
+    const args = raw.slice(0, -2) as A;
+    const ctx = new CtlContext(io, globalsOf(cmd));
+    try {
+      await body(ctx, opts, ...args);
+    } finally {
+      await ctx.close();
+    }
+  };
+}
+
+/** Text appended to a command's --help: examples, one per line. */
+export function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+}

@@ -1,0 +1,73 @@
+// What a command runs with: the parsed global flags, the process' streams (CtlIO, so tests
+// can drive commands in-process), and clients it opens lazily. The command runner closes
+// every client it opened when the command ends, however it ends.
+import { type Client, createClient } from '../../pkg/client/client.js';
+import type { GlobalOptions } from './options.js';
+import { renderJson, renderTable } from './output.js';
+
+/** The outside world of one berthctl run. */
+export interface CtlIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** All of standard input (kv put <key> -). */
+  readStdin(): Promise<Uint8Array>;
+  /** Whether stderr is a terminal (progress dots are only drawn on one). */
+  readonly stderrIsTTY: boolean;
+  /** Call `fn` on Ctrl-C (SIGINT) or SIGTERM; returns a function that stops listening. */
+  onInterrupt(fn: () => void): () => void;
+}
+
+/** The longest wait for a connection before the next endpoint is tried (ms). */
+const MAX_DIAL_MS = 2000;
+
+export class CtlContext {
+  private readonly clients: Client[] = [];
+
+  constructor(
+    readonly io: CtlIO,
+    readonly options: GlobalOptions,
+  ) {}
+
+  get json(): boolean {
+    return this.options.output === 'json';
+  }
+
+  /** A client over `endpoints` (default: --endpoints); closed when the command ends. */
+  client(endpoints: string[] = this.options.endpoints): Client {
+    const c = createClient({
+      endpoints,
+      requestTimeoutMs: this.options.timeoutMs,
+      dialTimeoutMs: Math.min(MAX_DIAL_MS, this.options.timeoutMs),
+    });
+    this.clients.push(c);
+    return c;
+  }
+
+  /** The client over --endpoints, made once. */
+  get main(): Client {
+    this.mainClient ??= this.client();
+    return this.mainClient;
+  }
+  private mainClient: Client | undefined;
+
+  println(text: string): void {
+    this.io.stdout(`${text}\n`);
+  }
+
+  printJson(value: unknown): void {
+    this.println(renderJson(value));
+  }
+
+  /** A table (table output) or the JSON value (json output). */
+  print(table: () => { head: string[]; rows: (string | number | boolean | null)[][] }, json: () => unknown) {
+    if (this.json) this.printJson(json());
+    else {
+      const t = table();
+      this.println(renderTable(t.head, t.rows));
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.clients.splice(0).map((c) => c.close()));
+  }
+}

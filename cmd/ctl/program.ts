@@ -1,0 +1,114 @@
+// berthctl's command tree and its run loop: parse, dispatch, and turn every failure into one
+// line on stderr and an exit code (0 ok, 1 the command failed, 2 the command line is wrong).
+import { Command, CommanderError, Option } from 'commander';
+import { addClusterCommands } from './commands/cluster.js';
+import { addKvCommands } from './commands/kv.js';
+import { addMemberCommands } from './commands/member.js';
+import { examples, globalsOf } from './commands/run.js';
+import { addTransferLeaderCommand } from './commands/transfer-leader.js';
+import type { CtlIO } from './context.js';
+import { CtlError, ExitCode, errorMessage, UsageError } from './errors.js';
+import {
+  DEFAULT_ENDPOINT,
+  DEFAULT_TIMEOUT,
+  ENDPOINTS_ENV,
+  OUTPUT_FORMATS,
+  parseDuration,
+  parseEndpointList,
+} from './options.js';
+
+export const PROGRAM = 'berthctl';
+
+/** The full command path ('berthctl kv get') of a command. */
+function pathOf(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** The command tree, writing through `io`. `failedIn` learns which command a usage error hit. */
+export function buildProgram(io: CtlIO, failedIn: { path: string } = { path: PROGRAM }): Command {
+  const program = new Command(PROGRAM)
+    .description('Command-line client for a Berth cluster (etcd v3 gRPC API on each node).')
+    .addOption(
+      new Option('--endpoints <list>', 'comma-separated host:port of cluster members')
+        .env(ENDPOINTS_ENV)
+        .default(parseEndpointList(DEFAULT_ENDPOINT), DEFAULT_ENDPOINT)
+        .argParser(parseEndpointList),
+    )
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
+    .addOption(
+      new Option('--timeout <duration>', 'deadline of each request, and of waits (500ms, 5s, 1m)')
+        .default(parseDuration(DEFAULT_TIMEOUT), DEFAULT_TIMEOUT)
+        .argParser(parseDuration),
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'berthctl cluster status',
+        'berthctl member list -o json',
+        'berthctl transfer-leader n2',
+        'berthctl kv put /config/app "mode=fast" && berthctl kv get /config/app',
+        'BERTH_ENDPOINTS=10.0.0.1:2379,10.0.0.2:2379 berthctl kv watch /registry/ --prefix',
+      ),
+    )
+    .configureHelp({ showGlobalOptions: true })
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+
+  addClusterCommands(program, io);
+  addMemberCommands(program, io);
+  addTransferLeaderCommand(program, io);
+  addKvCommands(program, io);
+
+  // Every command: errors as one 'berthctl: ...' line, remembering where the user was.
+  const configure = (cmd: Command) => {
+    cmd.exitOverride().configureOutput({
+      writeOut: io.stdout,
+      writeErr: io.stderr,
+      outputError: (str, write) => {
+        failedIn.path = pathOf(cmd);
+        write(`${PROGRAM}: ${str.replace(/^error: /, '')}`);
+      },
+    });
+    cmd.commands.forEach(configure);
+  };
+  configure(program);
+  return program;
+}
+
+/** Run berthctl with `argv` (without node and the script); resolves with the exit code. */
+export async function run(argv: string[], io: CtlIO): Promise<number> {
+  const failedIn = { path: PROGRAM };
+  const program = buildProgram(io, failedIn);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return ExitCode.Ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.Ok;
+      // A command group without its subcommand: commander printed the group's help.
+      if (err.code === 'commander.help') return ExitCode.Usage;
+      io.stderr(`Run '${failedIn.path} --help' for usage.\n`);
+      return ExitCode.Usage;
+    }
+    if (err instanceof UsageError) {
+      io.stderr(`${PROGRAM}: ${err.message}\nRun '${PROGRAM} --help' for usage.\n`);
+      return ExitCode.Usage;
+    }
+    io.stderr(`${PROGRAM}: ${errorMessage(err, safeGlobals(program))}\n`);
+    if (!(err instanceof CtlError) && process.env.BERTH_DEBUG && err instanceof Error) {
+      io.stderr(`${err.stack}\n`);
+    }
+    return ExitCode.Failed;
+  }
+}
+
+function safeGlobals(program: Command): { endpoints: string[]; timeoutMs?: number } {
+  try {
+    return globalsOf(program);
+  } catch {
+    return { endpoints: [] };
+  }
+}
