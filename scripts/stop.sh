@@ -12,7 +12,7 @@ readonly GRACE_S=15
 shopt -s nullglob
 pidfiles=(.berth/*.pid)
 if ((${#pidfiles[@]} == 0)); then
-  echo "[stop] nothing to stop: no PID files under .berth/ (npm start starts no processes yet)"
+  echo "[stop] nothing to stop: no PID files under .berth/ (is the cluster running? npm start starts it)"
   exit 0
 fi
 
