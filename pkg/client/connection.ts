@@ -4,10 +4,15 @@
 
 import * as grpc from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
-import { CompactedError, type StoreError } from '../store/errors.js';
+import { CompactedError, GrpcCode, noLeader, type StoreError } from '../store/errors.js';
 import { COMPACT_REVISION_TRAILER, statusToError, type WireWatchResponse } from '../store/grpc-mapping.js';
 import { etcdService } from '../store/grpc-server.js';
 import type { ResolvedClientOptions } from './options.js';
+
+const NO_LEADER = noLeader().message;
+/** How long a call waits out 'no leader' (an election or two) before giving up. */
+const NO_LEADER_PATIENCE_MS = 5000;
+
 import {
   type AttemptFailure,
   backoffMs,
@@ -160,8 +165,18 @@ export class EndpointPool {
   async call<Req, Res>(service: string, name: string, req: Req, kind: CallKind): Promise<Res> {
     let last: AttemptFailure | undefined;
     let lastEp = this.endpointAt(0);
+    const started = Date.now();
+    // "No leader" lasts about one election: wait it out with short pauses, apart from the
+    // retry budget, rather than fail a request a second later would have served.
+    let noLeaderWaits = 0;
     for (let attempt = 0; attempt <= this.options.retries; attempt++) {
-      if (attempt > 0) await sleep(backoffMs(attempt, this.options.backoff));
+      if (attempt > 0) {
+        const wait =
+          noLeaderWaits > 0
+            ? Math.min(200, backoffMs(noLeaderWaits, this.options.backoff))
+            : backoffMs(attempt, this.options.backoff);
+        await sleep(wait);
+      }
       const ep = this.endpointAt(0);
       try {
         const res = await this.attempt<Req, Res>(ep, service, name, req);
@@ -170,7 +185,15 @@ export class EndpointPool {
       } catch (err) {
         last = isFailure(err) ? err : failureFromError(err as Error);
         lastEp = ep;
-        if (this.closed || !isRetryable(last, kind) || attempt === this.options.retries) break;
+        // A broken connection: whatever happens to this call, the next one goes elsewhere.
+        if (last.code === GrpcCode.Unavailable && last.details !== NO_LEADER) this.skip(ep);
+        if (this.closed || !isRetryable(last, kind)) break;
+        if (last.details === NO_LEADER && Date.now() - started < NO_LEADER_PATIENCE_MS) {
+          noLeaderWaits++;
+          attempt--;
+        } else if (attempt === this.options.retries) {
+          break;
+        }
         this.skip(ep);
         this.options.logger.warn(
           {

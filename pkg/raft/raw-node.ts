@@ -87,6 +87,20 @@ export class RawNode {
     this.stepLocal(MessageType.Prop, [{ term: 0, index: 0, type: EntryType.Normal, data }]);
   }
 
+  /** Propose several entries at once: one append and one broadcast for all of them. */
+  proposeBatch(datas: Uint8Array[]): void {
+    if (datas.length === 0) return;
+    this.stepLocal(
+      MessageType.Prop,
+      datas.map((data) => ({ term: 0, index: 0, type: EntryType.Normal, data })),
+    );
+  }
+
+  /** The current term (cheaper than status()). */
+  term(): number {
+    return this.raft.term;
+  }
+
   proposeConfChange(cc: ConfChange): void {
     this.stepLocal(MessageType.Prop, [
       { term: 0, index: 0, type: EntryType.ConfChange, data: encodeConfChange(cc) },

@@ -11,7 +11,15 @@
 
 import { randomInt } from 'node:crypto';
 import { Reader, Writer } from './codec.js';
-import { ConfigError, RaftError, RaftErrorCode, RaftInvariantError, StoppedError } from './errors.js';
+import {
+  ConfigError,
+  DropReason,
+  ProposalDroppedError,
+  RaftError,
+  RaftErrorCode,
+  RaftInvariantError,
+  StoppedError,
+} from './errors.js';
 import { type LevelDBStorage, openLevelDBStorage } from './leveldb-storage.js';
 import { createRandom } from './rand.js';
 import { bootstrapState, decodeConfChange, type RaftStatus, RawNode } from './raw-node.js';
@@ -110,6 +118,20 @@ export class RequestTimeoutError extends RaftError {
   }
 }
 
+/**
+ * A proposal forwarded to a leader that then became unreachable: it may or may not have
+ * been applied. Same code as a timeout (the outcome is unknown), said at once.
+ */
+export class LeaderUnreachableError extends RaftError {
+  constructor(readonly leader: NodeId) {
+    super(
+      RaftErrorCode.Timeout,
+      `raft: the leader (${leader}) became unreachable; the proposal may or may not have been applied (read to check, then retry)`,
+    );
+    this.name = 'LeaderUnreachableError';
+  }
+}
+
 export interface RaftNode {
   readonly id: NodeId;
   /**
@@ -130,6 +152,8 @@ export interface RaftNode {
   /** Ask the leader to hand leadership to `to`; resolves when this node sees `to` lead. */
   transferLeadership(to: NodeId): Promise<void>;
   status(): RaftNodeStatus;
+  /** The current Raft term (cheap: for response headers). */
+  term(): number;
   /** Called with the new leader (0: none) whenever this node's view changes. Returns an unsubscribe function. */
   onLeaderChange(listener: (leader: NodeId) => void): () => void;
   /**
@@ -287,6 +311,7 @@ class Node implements RaftNode, MessageHandler {
 
   receive(m: Message): void {
     if (this.stopped) return;
+    if (m.from === this.leader) this.leaderUnreachable = false;
     try {
       this.rawNode.step(m);
     } catch (err) {
@@ -306,8 +331,27 @@ class Node implements RaftNode, MessageHandler {
     this.kick();
   }
 
+  /**
+   * The transport could not reach the leader (its stream broke or a send was dropped).
+   * Proposals forwarded to it may be lost without a trace; until the leader is heard from
+   * again (or another is elected) they are failed at once instead of waiting out a deadline.
+   */
+  private leaderUnreachable = false;
+  /** Proposals waiting for the next flush (see queueProposal). */
+  private batch: { seq: number; env: Uint8Array }[] = [];
+
   unreachable(to: NodeId): void {
     if (this.stopped) return;
+    if (to === this.leader && to !== this.id && !this.leaderUnreachable) {
+      this.leaderUnreachable = true;
+      // Forwarded and not yet applied here: they may or may not have reached the leader, so
+      // the outcome is unknown (a timeout, which clients do not retry for writes).
+      for (const [seq, w] of this.proposals) {
+        this.proposals.delete(seq);
+        clearTimeout(w.timer);
+        w.reject(new LeaderUnreachableError(to));
+      }
+    }
     this.rawNode.reportUnreachable(to);
     this.kick();
   }
@@ -315,9 +359,43 @@ class Node implements RaftNode, MessageHandler {
   // --- public API ---
 
   propose(data: Uint8Array): Promise<number> {
+    // Certainly not sent: safe for the client to retry elsewhere ('etcdserver: no leader').
+    if (this.leaderUnreachable && this.leader !== this.id)
+      return Promise.reject(new ProposalDroppedError(DropReason.NoLeader, 'the leader is unreachable'));
     const seq = ++this.seq;
     const env = encodeProposal({ nodeId: this.id, incarnation: this.incarnation, seq }, data);
-    return this.request('proposal', this.proposals, seq, () => this.rawNode.propose(env));
+    return this.request('proposal', this.proposals, seq, () => this.queueProposal(seq, env));
+  }
+
+  /**
+   * Proposals arriving in one turn of the event loop go to Raft as one batch: one append,
+   * one message per follower, one fsync, however many clients wrote at once.
+   */
+  private queueProposal(seq: number, env: Uint8Array): void {
+    this.batch.push({ seq, env });
+    if (this.batch.length === 1) setImmediate(() => this.flushProposals());
+  }
+
+  private flushProposals(): void {
+    const batch = this.batch;
+    this.batch = [];
+    if (batch.length === 0 || this.stopped) return;
+    try {
+      this.rawNode.proposeBatch(batch.map((b) => b.env));
+    } catch (err) {
+      for (const { seq } of batch) {
+        const w = this.proposals.get(seq);
+        if (!w) continue;
+        this.proposals.delete(seq);
+        clearTimeout(w.timer);
+        w.reject(err);
+      }
+    }
+    this.kick();
+  }
+
+  term(): number {
+    return this.rawNode.term();
   }
 
   read(): Promise<void> {
@@ -595,6 +673,7 @@ class Node implements RaftNode, MessageHandler {
 
   private leaderChanged(leader: NodeId): void {
     this.leader = leader;
+    this.leaderUnreachable = false;
     this.logger.info({ leader }, leader === NONE ? 'lost the leader' : 'new leader');
     for (const l of this.leaderListeners) {
       try {

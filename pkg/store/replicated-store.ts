@@ -62,7 +62,7 @@ class ReplicatedStoreImpl extends StoreFront implements ReplicatedStore {
   constructor(private readonly options: ReplicatedStoreOptions) {
     const { clusterId, memberId } = options;
     super({
-      header: (revision) => ({ clusterId, memberId, revision, raftTerm: this.node?.status().term ?? 0 }),
+      header: (revision) => ({ clusterId, memberId, revision, raftTerm: this.node?.term() ?? 0 }),
       logger: options.logger,
       leaseCheckIntervalMs: options.leaseCheckIntervalMs,
       maxRequestBytes: options.maxRequestBytes,
