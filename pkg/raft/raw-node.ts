@@ -13,7 +13,7 @@ import type {
   SoftState,
   StateRole,
 } from './types.js';
-import { EntryType, MessageType, message, NONE } from './types.js';
+import { EntryType, MessageType, message, NONE, StateRole as Role } from './types.js';
 
 export { bootstrapState, decodeConfChange, encodeConfChange } from './conf-change.js';
 export type { RaftLogger, RaftOptions } from './raft.js';
@@ -166,6 +166,20 @@ export class RawNode {
       hs.vote !== this.prevHard.vote;
     this.awaitingAdvance = true;
     return rd;
+  }
+
+  /**
+   * May `rd.messages` go out before `rd` is persisted? Only a leader's, and only when the
+   * Ready changes neither term nor vote and installs no snapshot (thesis §10.2.1: the
+   * leader writes to its disk in parallel with its followers). Safe because term and vote
+   * are already durable, followers persist before they acknowledge, and a commit that
+   * counts the leader's unpersisted entries is exposed only by a later Ready, handled after
+   * this one's write completed.
+   */
+  leaderMaySendEarly(rd: Ready): boolean {
+    if (this.raft.state !== Role.Leader || rd.snapshot) return false;
+    const hs = rd.hardState;
+    return !hs || (hs.term === this.prevHard.term && hs.vote === this.prevHard.vote);
   }
 
   /** The caller handled `rd` as documented: persisted, sent, applied. */

@@ -576,6 +576,9 @@ class Node implements RaftNode, MessageHandler {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState && rd.softState.leader !== this.leader) this.leaderChanged(rd.softState.leader);
+    // A leader's appends may travel while its own disk write is in progress (§10.2.1).
+    const early = this.rawNode.leaderMaySendEarly(rd);
+    if (early && rd.messages.length > 0) this.transport.send(rd.messages);
     // 1. Durable first: nothing below may promise peers what the disk does not hold yet.
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
       await this.storage.save({
@@ -586,7 +589,7 @@ class Node implements RaftNode, MessageHandler {
       });
     }
     // 2. Then the network.
-    if (rd.messages.length > 0) this.transport.send(rd.messages);
+    if (!early && rd.messages.length > 0) this.transport.send(rd.messages);
     // 3. Then the state machine, in log order.
     if (rd.snapshot) await this.restore(rd.snapshot);
     for (const e of rd.committedEntries) await this.applyEntry(e);

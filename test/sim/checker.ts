@@ -1,4 +1,3 @@
-import { ProgressState } from '../../pkg/raft/progress.js';
 import { decodeConfChange } from '../../pkg/raft/raw-node.js';
 import type { Entry, NodeId, SoftState } from '../../pkg/raft/types.js';
 import { ConfChangeType, EntryType, StateRole } from '../../pkg/raft/types.js';
@@ -130,10 +129,12 @@ export class ClusterChecker {
       const cc = decodeConfChange(e.data);
       if (cc.type === ConfChangeType.AddNode && st.confState.learners.includes(cc.nodeId)) {
         const pr = st.progress?.get(cc.nodeId);
-        // The commit index may move between the proposal and this Ready: allow for it.
-        if (!pr || pr.state !== ProgressState.Replicate || pr.match + 4 * learnerMaxLag < st.commit) {
+        // Between the proposal and this Ready the commit index may move and the learner's
+        // progress may fall back to probing (an unreachable report): judge by match alone.
+        if (!pr || pr.match + 4 * learnerMaxLag < st.commit) {
           throw new SimViolation(
-            `membership: leader ${node.id} promoted learner ${cc.nodeId}, which has not caught up`,
+            `membership: leader ${node.id} promoted learner ${cc.nodeId}, which has not caught up ` +
+              `(${pr?.state}, match ${pr?.match}, commit ${st.commit})`,
           );
         }
       }

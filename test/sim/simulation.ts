@@ -245,16 +245,19 @@ export class Simulation {
 
   private handleReady(node: SimNode, rd: Ready): void {
     const s = node.storage;
+    // As the runner does: a leader's appends may leave before its own write (§10.2.1).
+    const early = node.raw.leaderMaySendEarly(rd);
+    if (early) this.send(rd.messages);
     if (rd.snapshot) s.applySnapshot(rd.snapshot);
     s.append(rd.entries);
     if (rd.hardState) s.setHardState(rd.hardState);
-    if (this.opts.bug === 'send-before-sync') this.send(rd.messages);
+    if (this.opts.bug === 'send-before-sync' && !early) this.send(rd.messages);
     if (this.now < this.faultEnd && this.rand() < this.crashMidReadyRate) {
       this.crash(node, 'between write and fsync');
       return;
     }
     if (rd.mustSync) node.sync();
-    if (this.opts.bug !== 'send-before-sync') this.send(rd.messages);
+    if (this.opts.bug !== 'send-before-sync' && !early) this.send(rd.messages);
     this.checker.readyHandled(node, rd.entries, rd.hardState?.commit);
     this.checker.leaderAppended(node, rd.entries, LEARNER_MAX_LAG);
     if (rd.softState) this.checker.softState(node, rd.softState, this.now);
