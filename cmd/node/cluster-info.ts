@@ -120,8 +120,17 @@ export function createClusterInfo(store: ReplicatedStore, clusterId: string, sel
           'etcdserver: cannot remove the last voting member; the cluster would be gone',
         );
       }
-      await raftCall(() => raft().removeMember(n));
-      await store.deleteRange({ key: memberKey(n) }).catch(() => undefined);
+      // The record goes first: once the member (perhaps the leader) is gone, a write may
+      // have to wait for a new leader. If the removal fails, the record comes back.
+      const record = await store.range({ key: memberKey(n) });
+      await store.deleteRange({ key: memberKey(n) });
+      try {
+        await raftCall(() => raft().removeMember(n));
+      } catch (err) {
+        const kv = record.kvs[0];
+        if (kv) await store.put({ key: kv.key, value: kv.value }).catch(() => undefined);
+        throw err;
+      }
     },
 
     async promoteMember(id: string): Promise<void> {

@@ -185,8 +185,9 @@ export class EndpointPool {
       } catch (err) {
         last = isFailure(err) ? err : failureFromError(err as Error);
         lastEp = ep;
-        // A broken connection: whatever happens to this call, the next one goes elsewhere.
-        if (last.code === GrpcCode.Unavailable && last.details !== NO_LEADER) this.skip(ep);
+        // A broken or frozen endpoint: whatever happens to this call, the next goes elsewhere.
+        const stuck = last.code === GrpcCode.Unavailable || last.code === GrpcCode.DeadlineExceeded;
+        if (stuck && last.details !== NO_LEADER) this.skip(ep);
         if (this.closed || !isRetryable(last, kind)) break;
         if (last.details === NO_LEADER && Date.now() - started < NO_LEADER_PATIENCE_MS) {
           noLeaderWaits++;

@@ -216,6 +216,8 @@ function safely(fn: () => void): void {
 
 // --- sending side -------------------------------------------------------------------------------
 
+const DIAL_TIMEOUT_MS = 1000;
+
 type LinkState = 'idle' | 'connecting' | 'open' | 'backoff';
 
 /** One outgoing snapshot stream; `cancel` ends it without any report. */
@@ -225,7 +227,9 @@ interface OutboundSnapshot {
 
 /** Everything this transport sends to one peer: an ordered message stream and snapshot streams. */
 class PeerLink {
-  private readonly client: Client;
+  private client: Client;
+  /** Fires when a stream got no answer in DIAL_TIMEOUT_MS: the connection is replaced. */
+  private dialTimer: NodeJS.Timeout | undefined;
   private snapClient: Client | undefined;
   private call: ClientWritableStream<RaftEnvelope> | undefined;
   private state: LinkState = 'idle';
@@ -286,6 +290,7 @@ class PeerLink {
     // The receiver answers an accepted stream with its headers: the peer is up and agrees on who is who.
     call.on('metadata', () => {
       if (this.call !== call) return;
+      clearTimeout(this.dialTimer);
       this.state = 'open';
       if (this.failures > 0) {
         this.t.log.info({ peer: this.id, address: this.address }, 'raft transport: peer reachable again');
@@ -301,6 +306,17 @@ class PeerLink {
     this.call = call;
     this.state = 'connecting';
     this.waitingDrain = false;
+    // grpc-js has no connect timeout, and a TCP connect whose SYNs were dropped (a partition)
+    // retries with the kernel's ever longer back-off. A peer that does not answer a new
+    // stream within a second gets a fresh connection instead (etcd dials with 1 s too).
+    clearTimeout(this.dialTimer);
+    this.dialTimer = setTimeout(() => {
+      if (this.call !== call || this.state !== 'connecting' || this.closed) return;
+      this.client.close();
+      this.client = this.t.makeClient(this.address);
+      call.cancel();
+    }, DIAL_TIMEOUT_MS);
+    this.dialTimer.unref();
   }
 
   /** Write queued messages while the stream takes them; the rest waits for 'drain'. */
@@ -428,6 +444,7 @@ class PeerLink {
       if (reportSnapshots) this.t.notifySnapshot(this.id, false);
     }
     this.snapshots.clear();
+    clearTimeout(this.dialTimer);
     this.client.close();
     this.snapClient?.close();
   }

@@ -870,7 +870,10 @@ export class Raft {
         bestMatch = m;
       }
     }
-    if (best !== NONE && bestMatch === this.log.lastIndex()) this.sendTimeoutNow(best);
+    // Unlike an ordinary transfer, do not wait for a voter with every entry: a busy leader
+    // always has some in flight, and it is leaving anyway. Votes still require an up-to-date
+    // log, so a successor holding everything committed is all the handover needs.
+    if (best !== NONE && bestMatch >= this.log.committed) this.sendTimeoutNow(best);
     this.logger.info({ handedTo: best }, 'removed from the cluster: stepping down');
     this.becomeFollower(this.term, NONE);
   }
