@@ -79,12 +79,27 @@ export class BerthCluster {
       (_, i) => `n${i + 1}=${c.address(i)}:${PEER_PORT}`,
     ).join(',');
     for (let i = 0; i < opts.size; i++) c.define(i, ['--initial-cluster', initial]);
-    await Promise.all(c.nodes.map((_, i) => c.start(i)));
+    try {
+      await Promise.all(c.nodes.map((_, i) => c.start(i)));
+    } catch (err) {
+      // Nobody else holds the cluster yet: without this the nodes that did start would leak.
+      await c.destroy();
+      throw err;
+    }
     return c;
   }
 
   address(i: number): string {
     return `127.0.${this.subnet}.${i + 1}`;
+  }
+
+  /**
+   * The group id node i runs with. A node dials its peers from 127.0.0.1 (the kernel's source
+   * address for all of 127/8; grpc-js cannot bind a local address), so a packet does not say
+   * which node sent it; the owner match on this gid does. The node stays uid 0.
+   */
+  gid(i: number): number {
+    return 50_000 + this.subnet * 16 + i;
   }
 
   private define(i: number, how: string[]): ClusterNode {
@@ -138,7 +153,10 @@ export class BerthCluster {
     const n = this.node(i);
     if (n.proc) throw new Error(`${n.name} is already running`);
     const log = createWriteStream(n.logFile, { flags: 'a' });
-    const proc = spawn(process.execPath, [NODE_MAIN, ...n.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [NODE_MAIN, ...n.args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      gid: this.gid(i),
+    });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
     n.proc = proc;
@@ -206,7 +224,10 @@ export class BerthCluster {
 
   /**
    * Cut every TCP path between the groups, both ways (iptables on lo). Nodes in no group
-   * keep talking to everyone.
+   * keep talking to everyone. A rule drops what node x's process sends to node y's address
+   * (matched by x's gid, see gid()): x's connections to y die, and so do y's to x by the
+   * rule the other way round. Clients outside the cluster (this test process) still reach
+   * every node.
    */
   async partition(groups: number[][]): Promise<void> {
     for (let a = 0; a < groups.length; a++) {
@@ -215,11 +236,13 @@ export class BerthCluster {
         for (const x of groups[a] ?? []) {
           for (const y of groups[b] ?? []) {
             const rule = [
-              'INPUT',
-              '-i',
+              'OUTPUT',
+              '-o',
               'lo',
-              '-s',
-              this.address(x),
+              '-m',
+              'owner',
+              '--gid-owner',
+              String(this.gid(x)),
               '-d',
               this.address(y),
               '-p',
@@ -231,7 +254,7 @@ export class BerthCluster {
               '-j',
               'DROP',
             ];
-            await run('iptables', ['-A', ...rule]);
+            await run('iptables', ['-w', '-A', ...rule]);
             this.partitionRules.push(rule);
           }
         }
@@ -242,7 +265,7 @@ export class BerthCluster {
   async heal(): Promise<void> {
     while (this.partitionRules.length > 0) {
       const rule = this.partitionRules.pop() as string[];
-      await run('iptables', ['-D', ...rule]).catch(() => undefined);
+      await run('iptables', ['-w', '-D', ...rule]).catch(() => undefined);
     }
   }
 
