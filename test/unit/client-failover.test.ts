@@ -141,11 +141,25 @@ test('deadlines fire: a write whose outcome is unknown is not retried, a read is
   t.is(hung.calls.put, 1, 'sent once');
   t.is(ok.calls.put, 0, 'not retried on b: a may have applied it');
 
+  // The endpoint that let a call hit its deadline is left: the next call goes to b at once.
+  const next = await client.range({ key: enc('k') });
+  t.is(next.kvs.length, 0);
+  t.is(hung.calls.range, 0, 'a frozen endpoint is not asked again first');
+  t.is(ok.calls.range, 1);
+
+  // A fresh client starts on a: its read times out there and is retried on b.
+  const fresh = createClient({
+    endpoints: [a.address, b.address],
+    requestTimeoutMs: 300,
+    retries: 3,
+    ...fast,
+  });
+  t.teardown(() => fresh.close());
   started = Date.now();
-  const read = await client.range({ key: enc('k') });
+  const read = await fresh.range({ key: enc('k') });
   t.is(read.kvs.length, 0);
   t.is(hung.calls.range, 1, 'the read timed out on a...');
-  t.is(ok.calls.range, 1, '...and was retried on b');
+  t.is(ok.calls.range, 2, '...and was retried on b');
   t.true(Date.now() - started < 2000);
 });
 
