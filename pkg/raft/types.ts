@@ -134,7 +134,8 @@ export interface SoftState {
 /**
  * Everything the core wants done, handed out by `RawNode.ready()`. The caller must, in order:
  *  1. persist `snapshot` (if any), then `entries`, then `hardState` — durably (fsync), in one batch;
- *  2. only then send `messages` (some of them promise the persisted state to peers);
+ *  2. only then send `messages` (some of them promise the persisted state to peers; a leader
+ *     may send before step 1 when RawNode.leaderMaySendEarly(ready) allows it);
  *  3. apply `snapshot` then `committedEntries` to the state machine, in order;
  *  4. hand `readStates` to waiting readers once the applied index reaches their index;
  *  5. call `RawNode.advance(ready)`.
