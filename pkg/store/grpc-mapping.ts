@@ -38,6 +38,7 @@ import {
   type Compare,
   type CompareResult,
   type CompareTarget,
+  compareBytes,
   type DeleteRangeRequest,
   type DeleteRangeResponse,
   type KeyValue,
@@ -351,15 +352,15 @@ function optionalBytes(b: WireBytes | undefined | null): Uint8Array | undefined 
   return b && b.length > 0 ? new Uint8Array(b) : undefined;
 }
 
-function enumName(v: string | number | undefined, names: readonly string[], field: string): string {
-  if (v === undefined) return names[0] as string;
+function enumName<N extends string>(v: string | number | undefined, names: readonly N[], field: string): N {
+  if (v === undefined) return names[0] as N;
   if (typeof v === 'number') {
     const name = names[v];
     if (name === undefined) throw invalidArgument(`${field} ${v} is not a known value`);
     return name;
   }
-  if (!names.includes(v)) throw invalidArgument(`${field} ${v} is not a known value`);
-  return v;
+  if (!(names as readonly string[]).includes(v)) throw invalidArgument(`${field} ${v} is not a known value`);
+  return v as N;
 }
 
 // ---- header, key-values, events ----
@@ -446,12 +447,38 @@ function requireKey(key: WireBytes | undefined | null): Uint8Array {
   return new Uint8Array(key);
 }
 
-export function rangeRequestFromWire(w: WireRangeRequest): RangeRequest {
+export type RangeSort = { order: 'ASCEND' | 'DESCEND'; target: (typeof SORT_TARGETS)[number] };
+
+/**
+ * The sort a Range asks for, or undefined when the store's own order (ascending keys) is
+ * it. As in etcd, a target other than KEY with order NONE means ascending.
+ */
+export function rangeSortFromWire(w: WireRangeRequest): RangeSort | undefined {
   const order = enumName(w.sort_order, SORT_ORDERS, 'sort_order');
   const target = enumName(w.sort_target, SORT_TARGETS, 'sort_target');
-  if (order === 'DESCEND' || target !== 'KEY') {
+  if (target === 'KEY' && order !== 'DESCEND') return undefined;
+  return { order: order === 'DESCEND' ? 'DESCEND' : 'ASCEND', target };
+}
+
+/** Sort range results as etcd does (stable, so ties keep ascending key order). */
+export function sortKeyValues(kvs: KeyValue[], sort: RangeSort): KeyValue[] {
+  const by: Record<RangeSort['target'], (a: KeyValue, b: KeyValue) => number> = {
+    KEY: (a, b) => compareBytes(a.key, b.key),
+    VALUE: (a, b) => compareBytes(a.value, b.value),
+    VERSION: (a, b) => a.version - b.version,
+    CREATE: (a, b) => a.createRevision - b.createRevision,
+    MOD: (a, b) => a.modRevision - b.modRevision,
+  };
+  const cmp = by[sort.target];
+  return [...kvs].sort(sort.order === 'ASCEND' ? cmp : (a, b) => cmp(b, a));
+}
+
+/** `allowSort`: the caller sorts (top-level Range); inside a Txn, sorting is refused. */
+export function rangeRequestFromWire(w: WireRangeRequest, allowSort = false): RangeRequest {
+  const sort = rangeSortFromWire(w);
+  if (sort && !allowSort) {
     throw invalidArgument(
-      `sort_order ${order} with sort_target ${target} is not supported: Berth returns keys in ascending key order (use sort_order NONE or ASCEND with sort_target KEY)`,
+      `sort_order ${sort.order} with sort_target ${sort.target} is not supported inside a txn: Berth returns keys in ascending key order there`,
     );
   }
   for (const field of [

@@ -36,6 +36,8 @@ import {
   putResponseToWire,
   rangeRequestFromWire,
   rangeResponseToWire,
+  rangeSortFromWire,
+  sortKeyValues,
   statusToWire,
   txnRequestFromWire,
   txnResponseToWire,
@@ -281,8 +283,19 @@ export function addKvServices(server: grpc.Server, deps: KvServiceDeps): void {
 
   server.addService(guarded(etcdService('KV')), {
     Range: unary('Range', async (w: WireRangeRequest) => {
-      const r = await kv.range(rangeRequestFromWire(w));
-      return rangeResponseToWire({ ...r, header: stamp(r.header) });
+      const req = rangeRequestFromWire(w, true);
+      const sort = rangeSortFromWire(w);
+      if (!sort || req.countOnly) {
+        const r = await kv.range(req);
+        return rangeResponseToWire({ ...r, header: stamp(r.header) });
+      }
+      // As etcd does: read the whole range, sort it, then apply the limit.
+      const limit = req.limit ?? 0;
+      const r = await kv.range({ ...req, limit: 0 });
+      let kvs = sortKeyValues(r.kvs, sort);
+      const more = limit > 0 && kvs.length > limit;
+      if (more) kvs = kvs.slice(0, limit);
+      return rangeResponseToWire({ ...r, kvs, more, header: stamp(r.header) });
     }),
     Put: unary('Put', async (w: WirePutRequest) => {
       const r = await kv.put(putRequestFromWire(w));
