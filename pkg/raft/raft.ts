@@ -844,6 +844,15 @@ export class Raft {
         this.tracker.addLearner(cc.nodeId, next);
         break;
       case ConfChangeType.RemoveNode:
+        // Nobody sends to a removed member afterwards: tell it now that its removal is
+        // committed (within what it has acknowledged), so it applies it and can answer.
+        if (
+          this.state === StateRole.Leader &&
+          cc.nodeId !== this.id &&
+          this.tracker.progress.has(cc.nodeId)
+        ) {
+          this.sendHeartbeat(cc.nodeId, EMPTY);
+        }
         this.tracker.remove(cc.nodeId);
         break;
     }

@@ -298,3 +298,20 @@ test('a conf change forwarded while another is pending is dropped (§4.1, one at
     'only the first change happened',
   );
 });
+
+test('the leader tells a removed follower its removal is committed, even when appends to it are paused', (t) => {
+  const net = new Network([1, 2, 3], { electionTick: ELECTION });
+  net.campaign(1);
+  const mark = net.sent.length;
+  net.proposeConfChange(1, { type: ConfChangeType.RemoveNode, nodeId: 3 });
+  net.settle();
+  const removalIndex = net.raw(1).status().commit;
+  t.deepEqual(net.raw(1).confState(), { voters: [1, 2], learners: [] });
+  // Nobody sends to a removed member later, and an append to it may be held back by flow
+  // control: a heartbeat carries the commit index regardless.
+  const told = net
+    .since(mark, { from: 1, to: 3 }, true)
+    .filter((m) => m.type === MessageType.Heartbeat && m.commit >= removalIndex - 1);
+  t.true(told.length > 0, 'a heartbeat with the removal committed went to node 3');
+  t.deepEqual(net.raw(3).confState(), { voters: [1, 2], learners: [] }, 'node 3 applied its own removal');
+});
