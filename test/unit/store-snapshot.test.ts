@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createRandom } from '../../pkg/raft/rand.js';
 import type { Entry } from '../../pkg/raft/types.js';
 import { EntryType } from '../../pkg/raft/types.js';
 import {
@@ -17,17 +18,6 @@ import { prefixEnd } from '../../pkg/store/types.js';
 const enc = new TextEncoder();
 const b = (s: string) => enc.encode(s);
 const ALL = new Uint8Array([0]);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const cmd = <T extends CommandType>(type: T, requestId: string, request: CommandOf<T>['request']) =>
   ({ type, requestId, request }) as Command;
@@ -98,7 +88,7 @@ test('encoding refuses negative or fractional numbers, naming the field', (t) =>
 });
 
 test('decoding garbage always fails with StoreDecodeError, never anything else', (t) => {
-  const rnd = mulberry32(7);
+  const rnd = createRandom(7);
   const valid = samples.map(encodeCommand);
   let failures = 0;
   const tryDecode = (data: Uint8Array) => {
@@ -178,7 +168,7 @@ test('apply(): a corrupt entry is recorded as an error and changes nothing', (t)
 
 /** A random but reproducible workload touching every command type, errors included. */
 function workload(seed: number, n: number): Command[] {
-  const rnd = mulberry32(seed);
+  const rnd = createRandom(seed);
   const keys = ['a', 'a/1', 'a/2', 'b', 'b/x', 'c', '\u00ff'];
   const pick = () => b(keys[Math.floor(rnd() * keys.length)] as string);
   const out: Command[] = [];
@@ -281,7 +271,7 @@ test('restore refuses corrupt snapshots and keeps its state', (t) => {
   const target = new StoreStateMachine();
   target.applyCommand(cmd('put', 'p', { key: b('mine'), value: b('v') }));
   const mine = target.dump();
-  const rnd = mulberry32(3);
+  const rnd = createRandom(3);
   for (let cut = 0; cut < good.length; cut++) {
     t.throws(() => target.restore(good.subarray(0, cut)), { instanceOf: StoreDecodeError });
   }

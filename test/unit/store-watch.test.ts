@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createRandom } from '../../pkg/raft/rand.js';
 import { MvccStore } from '../../pkg/store/mvcc.js';
 import { StoreStateMachine } from '../../pkg/store/state-machine.js';
 import type { WatchEvent, WatchRequest, WatchResponse } from '../../pkg/store/types.js';
@@ -34,17 +35,6 @@ function flat(got: WatchResponse[]): [number, string, string, string][] {
       str(e.kv.value),
     ]),
   );
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 test('live events, batched per revision, delivered asynchronously in order', async (t) => {
@@ -211,7 +201,7 @@ test('callbacks that write keep every watcher in revision order, even with synch
 
 test('random interleavings of writes and watch starts: each watch sees exactly the history', (t) => {
   for (let seed = 1; seed <= 20; seed++) {
-    const rnd = mulberry32(seed);
+    const rnd = createRandom(seed);
     const { m, hub } = setup();
     const keys = ['a', 'a/1', 'a/2', 'b', 'b/1', 'c'];
     const pick = () => keys[Math.floor(rnd() * keys.length)] as string;
