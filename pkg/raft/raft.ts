@@ -863,9 +863,9 @@ export class Raft {
     }
     if (this.leadTransferee !== NONE && !this.tracker.voters.has(this.leadTransferee))
       this.leadTransferee = NONE;
-    // A smaller quorum may commit more now.
-    if (this.maybeCommit()) this.bcastAppend();
-    else this.bcastAppend();
+    // A smaller quorum may commit more now; either way the new configuration hears from us.
+    this.maybeCommit();
+    this.bcastAppend();
   }
 
   /** A leader removed from the cluster hands over to the most up-to-date voter and steps down. */
