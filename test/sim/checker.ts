@@ -114,6 +114,7 @@ export class ClusterChecker {
    * Checked when the leader's Ready carries the new entry, before anything else happens.
    */
   leaderAppended(node: SimNode, entries: Entry[], learnerMaxLag: number): void {
+    if (!entries.some((e) => e.type === EntryType.ConfChange)) return;
     const st = node.raw.status();
     if (st.role !== StateRole.Leader) return;
     for (const e of entries) {
