@@ -1,0 +1,157 @@
+// Objects in the store: JSON values under /registry/<resource>/[<namespace>/]<name>, with
+// metadata.resourceVersion taken from the key's mod revision on every read (it is never
+// stored). Every write is one Txn guarded by the revision the caller read, so two writers
+// racing on one object cannot both win (optimistic concurrency, as Kubernetes over etcd).
+// Store failures become ApiErrors here: no leader or a timeout is UNAVAILABLE (retry).
+
+import { CompactedError, StoreError, StoreErrorCode } from '../../store/errors.js';
+import type { KeyValue, KV, WatchResponse, Watcher } from '../../store/types.js';
+import { prefixEnd } from '../../store/types.js';
+import { ApiError, expired, internal, tooLarge, unavailable } from '../errors.js';
+import { type KindInfo, keyPrefix, objectKey } from '../kinds.js';
+import type { ApiObject } from '../types.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** The largest object the API stores (JSON bytes): Kubernetes' ConfigMap/Secret limit. */
+export const MAX_OBJECT_BYTES = 1024 * 1024;
+
+/** An object as read, with the revision it was read at. */
+export interface Stored {
+  object: ApiObject;
+  /** The key's mod revision (= metadata.resourceVersion). */
+  revision: number;
+}
+
+export function decodeObject(kv: KeyValue): ApiObject {
+  const obj = JSON.parse(dec.decode(kv.value)) as ApiObject;
+  obj.metadata = { ...obj.metadata, resourceVersion: String(kv.modRevision) };
+  return obj;
+}
+
+/** The stored form: everything but resourceVersion (the store keeps that itself). */
+export function encodeObject(obj: ApiObject): Uint8Array {
+  const { resourceVersion: _, ...metadata } = obj.metadata;
+  const bytes = enc.encode(JSON.stringify({ ...obj, metadata }));
+  if (bytes.length > MAX_OBJECT_BYTES) throw tooLarge(bytes.length, MAX_OBJECT_BYTES);
+  return bytes;
+}
+
+/** A store failure as the API reports it. */
+export function fromStoreError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof CompactedError) return expired(0, err.compactRevision);
+  if (err instanceof StoreError) {
+    switch (err.code) {
+      case StoreErrorCode.NoLeader:
+        return unavailable('no leader', err);
+      case StoreErrorCode.Timeout:
+        return unavailable('the write or read timed out; it may or may not have been applied', err);
+      case StoreErrorCode.Stopped:
+        return unavailable('this node is shutting down', err);
+      case StoreErrorCode.RequestTooLarge:
+        return new ApiError('API_TOO_LARGE', err.message, [], { cause: err });
+      default:
+        return internal(err.message, err);
+    }
+  }
+  if (err instanceof SyntaxError) return internal(`a stored object is not valid JSON: ${err.message}`, err);
+  return internal(err instanceof Error ? err.message : String(err), err);
+}
+
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw fromStoreError(err);
+  }
+}
+
+export class ObjectStore {
+  constructor(readonly kv: KV) {}
+
+  async get(kind: KindInfo, namespace: string | undefined, name: string): Promise<Stored | undefined> {
+    return guard(async () => {
+      const r = await this.kv.range({ key: enc.encode(objectKey(kind, namespace, name)) });
+      const kv = r.kvs[0];
+      return kv ? { object: decodeObject(kv), revision: kv.modRevision } : undefined;
+    });
+  }
+
+  /** Every object of `kind` (in `namespace`, or all), and the store revision of the read. */
+  async list(kind: KindInfo, namespace?: string): Promise<{ items: ApiObject[]; revision: number }> {
+    return guard(async () => {
+      const key = enc.encode(keyPrefix(kind, namespace));
+      const r = await this.kv.range({ key, rangeEnd: prefixEnd(key) });
+      return { items: r.kvs.map(decodeObject), revision: r.header.revision };
+    });
+  }
+
+  /** Store `obj` (attached to `lease`, 0 for none) if no object has its key. Resolves with its revision, or undefined if one exists. */
+  async create(kind: KindInfo, obj: ApiObject, lease = 0): Promise<number | undefined> {
+    const key = enc.encode(objectKey(kind, obj.metadata.namespace, obj.metadata.name as string));
+    const value = encodeObject(obj);
+    return guard(async () => {
+      const r = await this.kv.txn({
+        compare: [{ target: 'create', result: 'equal', key, createRevision: 0 }],
+        success: [{ put: { key, value, lease } }],
+        failure: [],
+      });
+      return r.succeeded ? r.header.revision : undefined;
+    });
+  }
+
+  /** Replace `obj` if its key is still at `revision`. Resolves with the new revision, or undefined. */
+  async update(kind: KindInfo, obj: ApiObject, revision: number, lease = 0): Promise<number | undefined> {
+    const key = enc.encode(objectKey(kind, obj.metadata.namespace, obj.metadata.name as string));
+    const value = encodeObject(obj);
+    return guard(async () => {
+      const r = await this.kv.txn({
+        compare: [{ target: 'mod', result: 'equal', key, modRevision: revision }],
+        success: [{ put: { key, value, lease } }],
+        failure: [],
+      });
+      return r.succeeded ? r.header.revision : undefined;
+    });
+  }
+
+  /** Delete the object if its key is still at `revision`. Resolves with the deletion's revision, or undefined. */
+  async delete(kind: KindInfo, obj: ApiObject, revision: number): Promise<number | undefined> {
+    const key = enc.encode(objectKey(kind, obj.metadata.namespace, obj.metadata.name as string));
+    return guard(async () => {
+      const r = await this.kv.txn({
+        compare: [{ target: 'mod', result: 'equal', key, modRevision: revision }],
+        success: [{ deleteRange: { key } }],
+        failure: [],
+      });
+      return r.succeeded ? r.header.revision : undefined;
+    });
+  }
+
+  /** The store's current revision, from this node's state (what a bookmark may promise). */
+  async localRevision(): Promise<number> {
+    return guard(async () => {
+      const key = enc.encode('/registry/');
+      const r = await this.kv.range({ key, rangeEnd: prefixEnd(key), countOnly: true, serializable: true });
+      return r.header.revision;
+    });
+  }
+
+  /** Watch a kind's keys from `startRevision` (0: from now), with previous values. */
+  async watch(
+    kind: KindInfo,
+    namespace: string | undefined,
+    startRevision: number,
+    onResponse: (r: WatchResponse) => void,
+  ): Promise<Watcher> {
+    const key = enc.encode(keyPrefix(kind, namespace));
+    return guard(() =>
+      this.kv.watch({ key, rangeEnd: prefixEnd(key), startRevision, prevKv: true }, onResponse),
+    );
+  }
+
+  async grantLease(ttlSeconds: number): Promise<number> {
+    return guard(async () => (await this.kv.leaseGrant({ ttl: ttlSeconds })).id);
+  }
+}
