@@ -1,14 +1,19 @@
 // Wiring of one berth-node: member identity on disk, the Raft peer transport, the replicated
-// store, and the client API (etcd's wire protocol) on the client address.
+// store, and on the client address the store API (etcd's wire protocol) and the object API.
 //
 //   identity (member.json) ─► grpc peer transport ─► replicated store (Raft + MVCC)
-//                                                        └─► gRPC client server (KV, Watch,
-//                                                            Lease, Cluster, Maintenance)
+//                                                        ├─► gRPC: KV, Watch, Lease, Cluster,
+//                                                        │   Maintenance (etcd's protocol)
+//                                                        └─► ApiServer ─► gRPC: berth.api.v1.Objects
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { ApiServer } from '../../pkg/api/server/api-server.js';
+import { ensureSystemNamespaces } from '../../pkg/api/server/bootstrap.js';
+import { addApiService } from '../../pkg/api/server/grpc-api.js';
 import { createClient } from '../../pkg/client/client.js';
+import { BERTH_VERSION } from '../../pkg/version.js';
 import { createGrpcTransport } from '../../pkg/raft/grpc-transport.js';
 import { addKvServices, kvServerOptions } from '../../pkg/store/grpc-server.js';
 import { createReplicatedStore, type ReplicatedStore } from '../../pkg/store/replicated-store.js';
@@ -153,6 +158,14 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     cluster: createClusterInfo(store, clusterId, id),
     onInternalError: (err, method) => logger.error({ err, method }, 'internal error serving a request'),
   });
+  const api = new ApiServer({ kv: store, logger: logger.child({ component: 'api' }) });
+  addApiService(server, {
+    api,
+    version: BERTH_VERSION,
+    member: formatMemberId(id),
+    nodeName: cfg.name,
+    onInternalError: (err, method) => logger.error({ err, method }, 'internal error serving an API request'),
+  });
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(cfg.clientListen, grpc.ServerCredentials.createInsecure(), (err) =>
       err ? reject(new NodeConfigError(`cannot listen on ${cfg.clientListen}: ${err.message}`)) : resolve(),
@@ -169,6 +182,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     background.signal,
   );
   if (identity.joined) void promoteWhenCaughtUp(store, id, logger, background.signal);
+  void ensureSystemNamespaces(api, logger.child({ component: 'api' }), background.signal);
 
   let stopping: Promise<void> | undefined;
   return {

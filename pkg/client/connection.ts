@@ -4,12 +4,11 @@
 
 import * as grpc from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
-import { CompactedError, GrpcCode, noLeader, type StoreError } from '../store/errors.js';
+import { CompactedError, GrpcCode, type StoreError } from '../store/errors.js';
 import { COMPACT_REVISION_TRAILER, statusToError, type WireWatchResponse } from '../store/grpc-mapping.js';
 import { etcdService } from '../store/grpc-server.js';
 import type { ResolvedClientOptions } from './options.js';
 
-const NO_LEADER = noLeader().message;
 /** How long a call waits out 'no leader' (an election or two) before giving up. */
 const NO_LEADER_PATIENCE_MS = 5000;
 
@@ -17,6 +16,7 @@ import {
   type AttemptFailure,
   backoffMs,
   type CallKind,
+  isNoLeader,
   isNotSentStatus,
   isRetryable,
   sleep,
@@ -47,6 +47,7 @@ export function failureFromError(err: grpc.ServiceError | Error): AttemptFailure
   const code = typeof e.code === 'number' ? e.code : grpc.status.UNKNOWN;
   const details = typeof e.details === 'string' ? e.details : err.message;
   const f: AttemptFailure = { code, details, notSent: isNotSentStatus(code, details) };
+  if (e.metadata) f.metadata = e.metadata;
   const rev = e.metadata?.get(COMPACT_REVISION_TRAILER)[0];
   if (rev !== undefined) f.compactRevision = Number(rev);
   return f;
@@ -64,7 +65,14 @@ export class EndpointPool {
   private preferred = 0;
   private closed = false;
 
-  constructor(readonly options: ResolvedClientOptions) {
+  /** `lookup` finds a method's definition (default: etcd's services, from proto/etcd). */
+  constructor(
+    readonly options: ResolvedClientOptions,
+    private readonly lookup: (
+      service: string,
+      name: string,
+    ) => protoLoader.MethodDefinition<object, object> = method,
+  ) {
     const credentials = grpc.credentials.createInsecure();
     this.endpoints = options.endpoints.map((address, index) => ({
       index,
@@ -140,7 +148,7 @@ export class EndpointPool {
   async attempt<Req, Res>(ep: Endpoint, service: string, name: string, req: Req): Promise<Res> {
     if (this.closed) throw { code: grpc.status.CANCELLED, details: 'berth client: closed', notSent: true };
     await this.ready(ep);
-    const m = method(service, name);
+    const m = this.lookup(service, name);
     return new Promise<Res>((resolve, reject) => {
       ep.client.makeUnaryRequest<Req, Res>(
         m.path,
@@ -162,7 +170,13 @@ export class EndpointPool {
    * for this kind of call) the next ones, backing off between attempts. Rejects with the
    * StoreError of the last failure.
    */
-  async call<Req, Res>(service: string, name: string, req: Req, kind: CallKind): Promise<Res> {
+  async call<Req, Res>(
+    service: string,
+    name: string,
+    req: Req,
+    kind: CallKind,
+    toError: (f: AttemptFailure, ep: Endpoint) => Promise<Error> = (f, ep) => this.toError(f, ep),
+  ): Promise<Res> {
     let last: AttemptFailure | undefined;
     let lastEp = this.endpointAt(0);
     const started = Date.now();
@@ -187,9 +201,9 @@ export class EndpointPool {
         lastEp = ep;
         // A broken or frozen endpoint: whatever happens to this call, the next goes elsewhere.
         const stuck = last.code === GrpcCode.Unavailable || last.code === GrpcCode.DeadlineExceeded;
-        if (stuck && last.details !== NO_LEADER) this.skip(ep);
+        if (stuck && !isNoLeader(last)) this.skip(ep);
         if (this.closed || !isRetryable(last, kind)) break;
-        if (last.details === NO_LEADER && Date.now() - started < NO_LEADER_PATIENCE_MS) {
+        if (isNoLeader(last) && Date.now() - started < NO_LEADER_PATIENCE_MS) {
           noLeaderWaits++;
           attempt--;
         } else if (attempt === this.options.retries) {
@@ -208,7 +222,7 @@ export class EndpointPool {
         );
       }
     }
-    throw await this.toError(last as AttemptFailure, lastEp);
+    throw await toError(last as AttemptFailure, lastEp);
   }
 
   /** A unary call on one endpoint only, without retries (status per endpoint). */

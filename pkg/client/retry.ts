@@ -26,13 +26,23 @@ export type CallKind = 'read' | 'write';
 /** One failed attempt: the status, and whether the request certainly never left the client. */
 export interface AttemptFailure extends WireStatus {
   notSent: boolean;
+  /** The status' trailers (the API service puts its error code there). */
+  metadata?: import('@grpc/grpc-js').Metadata;
 }
 
 const NO_LEADER = noLeader().message;
 
+/**
+ * 'no leader': refused before anything was proposed. etcd's message, or the API service's
+ * ("the cluster cannot serve this now (no leader); retry shortly").
+ */
+export function isNoLeader(f: { code: number; details: string }): boolean {
+  return f.details === NO_LEADER || (f.code === GrpcCode.Unavailable && f.details.includes('(no leader)'));
+}
+
 export function isRetryable(f: AttemptFailure, kind: CallKind): boolean {
   if (f.notSent) return true;
-  if (f.details === NO_LEADER) return true;
+  if (isNoLeader(f)) return true;
   if (kind === 'write') return false;
   return (
     f.code === GrpcCode.Unavailable || f.code === GrpcCode.DeadlineExceeded || f.code === GrpcStatus.Cancelled
