@@ -1,6 +1,7 @@
 // What a command runs with: the parsed global flags, the process' streams (CtlIO, so tests
 // can drive commands in-process), and clients it opens lazily. The command runner closes
 // every client it opened when the command ends, however it ends.
+import { type ApiClient, createApiClient } from '../../pkg/client/api-client.js';
 import { type Client, createClient } from '../../pkg/client/client.js';
 import type { GlobalOptions } from './options.js';
 import { renderJson, renderTable } from './output.js';
@@ -22,6 +23,10 @@ const MAX_DIAL_MS = 2000;
 
 export class CtlContext {
   private readonly clients: Client[] = [];
+  private apiClient: ApiClient | undefined;
+  /** Set by commands with -A and --show-labels, for the printers. */
+  allNamespaces = false;
+  showLabels = false;
 
   constructor(
     readonly io: CtlIO,
@@ -41,6 +46,21 @@ export class CtlContext {
     });
     this.clients.push(c);
     return c;
+  }
+
+  /** The object API's client over the endpoints, made once. */
+  get api(): ApiClient {
+    this.apiClient ??= createApiClient({
+      endpoints: this.options.endpoints,
+      requestTimeoutMs: this.options.timeoutMs,
+      dialTimeoutMs: Math.min(MAX_DIAL_MS, this.options.timeoutMs),
+    });
+    return this.apiClient;
+  }
+
+  /** The namespace for namespaced objects (-n, the context's, or default). */
+  get namespace(): string {
+    return this.options.namespace;
   }
 
   /** The client over --endpoints, made once. */
@@ -68,6 +88,7 @@ export class CtlContext {
   }
 
   async close(): Promise<void> {
+    this.apiClient?.close();
     await Promise.all(this.clients.splice(0).map((c) => c.close()));
   }
 }

@@ -1,5 +1,6 @@
 // How berthctl fails: one line on stderr, `berthctl: <message>`, and an exit code. Users see the
 // store's own message (etcd's, for store errors) and, when nothing answered, where we looked.
+import { ApiError, ApiErrorCode } from '../../pkg/api/errors.js';
 import { GrpcCode, StoreError } from '../../pkg/store/errors.js';
 
 export const ExitCode = {
@@ -15,6 +16,14 @@ export class CtlError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'CtlError';
+  }
+}
+
+/** The command failed and has already said why, one line per problem: exit 1, nothing more. */
+export class ReportedFailure extends Error {
+  constructor(readonly failures: number) {
+    super(`${failures} failed`);
+    this.name = 'ReportedFailure';
   }
 }
 
@@ -46,6 +55,11 @@ export function errorMessage(
       return `no answer within ${formatDuration(ctx.timeoutMs)} (deadline exceeded); raise --timeout to wait longer`;
     }
     return msg;
+  }
+  if (err instanceof ApiError) {
+    if (err.code === ApiErrorCode.Unavailable)
+      return `${err.message}; is the cluster up? tried: ${ctx.endpoints.join(', ')}`;
+    return err.message;
   }
   if (err instanceof CtlError || err instanceof UsageError) return err.message;
   // Not a user error: still one line, but say it is ours.

@@ -7,7 +7,7 @@ export const DEFAULT_ENDPOINT = '127.0.0.1:2379';
 export const ENDPOINTS_ENV = 'BERTH_ENDPOINTS';
 export const DEFAULT_TIMEOUT = '5s';
 
-export const OUTPUT_FORMATS = ['table', 'json'] as const;
+export const OUTPUT_FORMATS = ['table', 'json', 'yaml', 'wide', 'name'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** What every command gets from the global flags, parsed. */
@@ -17,6 +17,15 @@ export interface GlobalOptions {
   output: OutputFormat;
   /** Deadline of each request, and of waits such as transfer-leader's (ms). */
   timeoutMs: number;
+  /** The namespace of namespaced objects: -n, else the context's, else 'default'. */
+  namespace: string;
+  /** -n was given (an object naming another namespace is then an error, as in kubectl). */
+  namespaceExplicit: boolean;
+  /** The config file (--config, $BERTH_CONFIG, ~/.berth/config) and the context chosen. */
+  configPath: string;
+  context?: string;
+  /** Where the endpoints came from: the flag or environment beats the config file. */
+  endpointsFromUser: boolean;
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

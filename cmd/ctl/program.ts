@@ -1,13 +1,23 @@
 // berthctl's command tree and its run loop: parse, dispatch, and turn every failure into one
 // line on stderr and an exit code (0 ok, 1 the command failed, 2 the command line is wrong).
 import { Command, CommanderError, Option } from 'commander';
+import { addApplyCommands } from './commands/apply.js';
 import { addClusterCommands } from './commands/cluster.js';
+import { addConfigCommands } from './commands/config.js';
+import { addDeleteCommand } from './commands/delete.js';
+import { addDescribeCommand } from './commands/describe.js';
+import { addEventsCommand } from './commands/events.js';
+import { addExplainCommands } from './commands/explain.js';
+import { addGetCommand } from './commands/get.js';
+import { addScaleCommand } from './commands/scale.js';
+import { addVersionCommand } from './commands/version.js';
 import { addKvCommands } from './commands/kv.js';
 import { addMemberCommands } from './commands/member.js';
 import { examples, globalsOf } from './commands/run.js';
 import { addTransferLeaderCommand } from './commands/transfer-leader.js';
+import { CONFIG_ENV } from './config-file.js';
 import type { CtlIO } from './context.js';
-import { CtlError, ExitCode, errorMessage, UsageError } from './errors.js';
+import { CtlError, ExitCode, errorMessage, ReportedFailure, UsageError } from './errors.js';
 import {
   DEFAULT_ENDPOINT,
   DEFAULT_TIMEOUT,
@@ -29,7 +39,9 @@ function pathOf(cmd: Command): string {
 /** The command tree, writing through `io`. `failedIn` learns which command a usage error hit. */
 export function buildProgram(io: CtlIO, failedIn: { path: string } = { path: PROGRAM }): Command {
   const program = new Command(PROGRAM)
-    .description('Command-line client for a Berth cluster (etcd v3 gRPC API on each node).')
+    .description(
+      "Command-line client for a Berth cluster: Kubernetes-shaped objects (apply, get, describe, delete, ...) and the cluster's store and members.",
+    )
     .addOption(
       new Option('--endpoints <list>', 'comma-separated host:port of cluster members')
         .env(ENDPOINTS_ENV)
@@ -38,6 +50,15 @@ export function buildProgram(io: CtlIO, failedIn: { path: string } = { path: PRO
     )
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
     .addOption(
+      new Option('-n, --namespace <name>', "namespace of the objects (default: the context's, else default)"),
+    )
+    .addOption(
+      new Option('--config <path>', 'config file').env(CONFIG_ENV).default(undefined, '~/.berth/config'),
+    )
+    .addOption(
+      new Option('--context <name>', 'context of the config file to use (default: its current context)'),
+    )
+    .addOption(
       new Option('--timeout <duration>', 'deadline of each request, and of waits (500ms, 5s, 1m)')
         .default(parseDuration(DEFAULT_TIMEOUT), DEFAULT_TIMEOUT)
         .argParser(parseDuration),
@@ -45,6 +66,9 @@ export function buildProgram(io: CtlIO, failedIn: { path: string } = { path: PRO
     .addHelpText(
       'after',
       examples(
+        'berthctl apply -f app.yaml',
+        'berthctl get deploy,svc -o wide',
+        'berthctl describe deploy web',
         'berthctl cluster status',
         'berthctl member list -o json',
         'berthctl transfer-leader n2',
@@ -61,6 +85,15 @@ export function buildProgram(io: CtlIO, failedIn: { path: string } = { path: PRO
   addMemberCommands(program, io);
   addTransferLeaderCommand(program, io);
   addKvCommands(program, io);
+  addApplyCommands(program, io);
+  addGetCommand(program, io);
+  addDescribeCommand(program, io);
+  addDeleteCommand(program, io);
+  addScaleCommand(program, io);
+  addEventsCommand(program, io);
+  addExplainCommands(program, io);
+  addConfigCommands(program, io);
+  addVersionCommand(program, io);
 
   // Every command: errors as one 'berthctl: ...' line, remembering where the user was.
   const configure = (cmd: Command) => {
@@ -97,6 +130,7 @@ export async function run(argv: string[], io: CtlIO): Promise<number> {
       io.stderr(`${PROGRAM}: ${err.message}\nRun '${PROGRAM} --help' for usage.\n`);
       return ExitCode.Usage;
     }
+    if (err instanceof ReportedFailure) return ExitCode.Failed;
     io.stderr(`${PROGRAM}: ${errorMessage(err, safeGlobals(program))}\n`);
     if (!(err instanceof CtlError) && process.env.BERTH_DEBUG && err instanceof Error) {
       io.stderr(`${err.stack}\n`);

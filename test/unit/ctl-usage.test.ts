@@ -49,7 +49,7 @@ test('usage errors exit 2 with the message and where to look', async (t) => {
       ['kv', 'gett', 'x'],
       /^berthctl: unknown command 'gett'\n\(Did you mean get\?\)\nRun 'berthctl kv --help'/,
     ],
-    [['-o', 'yaml', 'member', 'list'], /argument 'yaml' is invalid\. Allowed choices are table, json/],
+    [['-o', 'xml', 'member', 'list'], /argument 'xml' is invalid\. Allowed choices are table, json, yaml, wide, name/],
     [['kv', 'get', 'x', '--timeout', 'soon'], /"soon" is not a duration/],
     [['kv', 'get', 'x', '--rev', '-3'], /"-3" is not a whole number/],
     [['member', 'add', 'n4'], /required option '--peer-url <host:port>' not specified/],

@@ -2,17 +2,43 @@
 // run the body, close whatever clients it opened. Errors propagate to main, which prints them.
 import type { Command } from 'commander';
 import { type CtlContext as Context, CtlContext, type CtlIO } from '../context.js';
+import { contextOf, defaultConfigPath, loadConfig } from '../config-file.js';
 import type { GlobalOptions, OutputFormat } from '../options.js';
 
 interface RawGlobals {
   endpoints: string[];
   output: OutputFormat;
   timeout: number;
+  namespace?: string;
+  config?: string;
+  context?: string;
 }
 
 export function globalsOf(cmd: Command): GlobalOptions {
   const g = cmd.optsWithGlobals<RawGlobals>();
-  return { endpoints: g.endpoints, output: g.output, timeoutMs: g.timeout };
+  const source = cmd.getOptionValueSourceWithGlobals('endpoints');
+  return {
+    endpoints: g.endpoints,
+    output: g.output,
+    timeoutMs: g.timeout,
+    namespace: g.namespace ?? 'default',
+    namespaceExplicit: g.namespace !== undefined,
+    configPath: g.config ?? defaultConfigPath(),
+    ...(g.context ? { context: g.context } : {}),
+    endpointsFromUser: source === 'cli' || source === 'env',
+  };
+}
+
+/** The global options with the config file's context applied (endpoints, namespace). */
+export async function withConfig(g: GlobalOptions): Promise<GlobalOptions> {
+  const config = await loadConfig(g.configPath);
+  const ctx = contextOf(config, g.context);
+  if (!ctx) return g;
+  return {
+    ...g,
+    endpoints: g.endpointsFromUser || ctx.endpoints.length === 0 ? g.endpoints : ctx.endpoints,
+    namespace: g.namespaceExplicit ? g.namespace : (ctx.namespace ?? g.namespace),
+  };
 }
 
 /**
@@ -27,7 +53,7 @@ export function action<A extends unknown[], O>(
     const cmd = raw[raw.length - 1] as Command;
     const opts = raw[raw.length - 2] as O;
     const args = raw.slice(0, -2) as A;
-    const ctx = new CtlContext(io, globalsOf(cmd));
+    const ctx = new CtlContext(io, await withConfig(globalsOf(cmd)));
     try {
       await body(ctx, opts, ...args);
     } finally {
