@@ -35,15 +35,27 @@ for _ in $(seq 1 60); do
   if node dist/cmd/ctl/main.js --endpoints "$ENDPOINTS" cluster status >/dev/null 2>&1; then
     echo
     node dist/cmd/ctl/main.js --endpoints "$ENDPOINTS" cluster status
+    # berthctl finds the cluster through a context in its config file (~/.berth/config).
+    node dist/cmd/ctl/main.js config set-context local --endpoints "$ENDPOINTS" --current >/dev/null
+    echo "[start] berthctl context \"local\" written to ${BERTH_CONFIG:-~/.berth/config}"
+    echo "[start] applying the demo app (examples/demo.yaml)"
+    applied=0
+    for _ in $(seq 1 20); do
+      if node dist/cmd/ctl/main.js apply -f examples/demo.yaml; then applied=1; break; fi
+      sleep 1
+    done
+    [[ $applied == 1 ]] || echo "[start] could not apply the demo app; see the lines above" >&2
     cat <<EOT
 
-Berth is running: a 3-node cluster with its replicated store.
-  berthctl:   npx berthctl --endpoints $ENDPOINTS cluster status
-              npx berthctl --endpoints $ENDPOINTS kv put hello world
-  etcdctl:    ETCDCTL_API=3 etcdctl --endpoints $ENDPOINTS get hello   (Berth speaks etcd's API)
+Berth is running: a 3-node cluster (n1..n3 on 127.0.0.1..3), the object API on every node.
+  berthctl:   npx berthctl get deploy,svc -n demo        (the demo app's objects)
+              npx berthctl describe deploy web -n demo
+              npx berthctl cluster status
+  etcdctl:    ETCDCTL_API=3 etcdctl --endpoints $ENDPOINTS get --prefix --keys-only /registry/
   logs:       .berth/n1.log .berth/n2.log .berth/n3.log
   stop:       npm stop   (data stays in .berth/; npm start again resumes it)
-The demo app arrives with the agent (pods on Docker); the engine is already running.
+The demo app's pods start once the agent runs pods on Docker (not built yet); its objects
+are stored and served now. The Docker engine is already running.
 EOT
     exit 0
   fi

@@ -26,6 +26,8 @@ export interface GlobalOptions {
   context?: string;
   /** Where the endpoints came from: the flag or environment beats the config file. */
   endpointsFromUser: boolean;
+  /** --endpoints was on the command line (config set-context takes it as the context's). */
+  endpointsFromFlag: boolean;
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

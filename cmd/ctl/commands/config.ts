@@ -5,7 +5,6 @@ import YAML from 'yaml';
 import { type Context, contextOf, loadConfig, saveConfig } from '../config-file.js';
 import type { CtlContext, CtlIO } from '../context.js';
 import { CtlError, UsageError } from '../errors.js';
-import { parseEndpointList } from '../options.js';
 import { renderRows } from '../printers/index.js';
 import { action, examples } from './run.js';
 
@@ -100,13 +99,19 @@ export function addConfigCommands(program: Command, io: CtlIO): void {
 
   config
     .command('set-context <name>')
-    .description('Create or change a context')
-    .option('--endpoints <list>', 'comma-separated host:port of the cluster members', parseEndpointList)
-    .option('--namespace <name>', 'default namespace', checkNamespace)
+    .description(
+      'Create or change a context: --endpoints (comma-separated host:port of its members), -n/--namespace (its default namespace)',
+    )
     .option('--current', 'also make it the current context')
     .action(
-      action(io, (ctx, o: { endpoints?: string[]; namespace?: string; current?: boolean }, name: string) =>
+      action(io, (ctx, flags: { current?: boolean }, name: string) =>
         edit(ctx, (c) => {
+          // --endpoints and --namespace are the global flags; here they set the context's.
+          const o = {
+            ...flags,
+            endpoints: ctx.options.endpointsFromFlag ? ctx.options.endpoints : undefined,
+            namespace: ctx.options.namespaceExplicit ? checkNamespace(ctx.options.namespace) : undefined,
+          };
           let found = c.contexts.find((x) => x.name === name);
           const created = !found;
           if (!found) {

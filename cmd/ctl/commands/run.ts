@@ -26,6 +26,7 @@ export function globalsOf(cmd: Command): GlobalOptions {
     configPath: g.config ?? defaultConfigPath(),
     ...(g.context ? { context: g.context } : {}),
     endpointsFromUser: source === 'cli' || source === 'env',
+    endpointsFromFlag: source === 'cli',
   };
 }
 
