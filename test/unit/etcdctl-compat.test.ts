@@ -5,6 +5,7 @@
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import test from 'ava';
+import { createApiClient } from '../../pkg/client/api-client.js';
 import { BerthCluster } from '../support/berth-cluster.js';
 import { type EtcdCluster, startEtcdCluster } from '../support/etcd-cluster.js';
 
@@ -493,4 +494,37 @@ test.serial('endpoint status -w table', async (t) => {
   t.deepEqual(table(b), table(e));
   t.is(table(b).rows.filter((r) => r.includes('| true |')).length, 1, 'one leader');
   t.is(table(b).rows.length, 3);
+});
+
+test.serial("etcdctl reads Berth's own objects under /registry/, as the API wrote them", async (t) => {
+  const api = createApiClient({ endpoints: berth?.endpoints() ?? [] });
+  t.teardown(() => api.close());
+  const deployment = await api.apply({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', labels: { app: 'web' } },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: 'web' } },
+      template: {
+        metadata: { labels: { app: 'web' } },
+        spec: { containers: [{ name: 'web', image: 'berth/busybox:test' }] },
+      },
+    },
+  });
+  const r = await ctl(targets[0] as Target, ['get', '--prefix', '/registry/deployments/', '-w', 'json']);
+  t.is(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { kvs: { key: string; value: string; mod_revision: number }[] };
+  const kv = out.kvs.find(
+    (k) => Buffer.from(k.key, 'base64').toString() === '/registry/deployments/default/web',
+  );
+  t.truthy(kv, 'the deployment is at /registry/deployments/<namespace>/<name>');
+  const stored = JSON.parse(Buffer.from(kv?.value ?? '', 'base64').toString()) as { metadata: object };
+  t.is(
+    String(kv?.mod_revision),
+    deployment.object.metadata.resourceVersion ?? '',
+    'resourceVersion is the mod revision',
+  );
+  const { resourceVersion: _, ...meta } = deployment.object.metadata;
+  t.deepEqual(stored, { ...deployment.object, metadata: meta });
 });
