@@ -1,8 +1,19 @@
 // berthctl's command line, run in-process with captured streams: help, usage errors (exit 2
 // with commander's message and a pointer to --help), and failures without a stack (exit 1).
 import test from 'ava';
+import type { Command } from 'commander';
 import type { CtlIO } from '../../cmd/ctl/context.js';
-import { run } from '../../cmd/ctl/program.js';
+import { buildProgram, run } from '../../cmd/ctl/program.js';
+
+function silentIO(): CtlIO {
+  return {
+    stdout: () => {},
+    stderr: () => {},
+    readStdin: async () => new Uint8Array(),
+    stderrIsTTY: false,
+    onInterrupt: () => () => {},
+  };
+}
 
 async function ctl(argv: string[]) {
   let stdout = '';
@@ -22,16 +33,19 @@ async function ctl(argv: string[]) {
   return { code, stdout, stderr };
 }
 
-test('--help works everywhere and shows examples and the global flags', async (t) => {
-  for (const argv of [
-    ['--help'],
-    ['cluster', 'status', '--help'],
-    ['member', '--help'],
-    ['member', 'add', '--help'],
-    ['transfer-leader', '--help'],
-    ['kv', 'get', '--help'],
-    ['kv', 'watch', '--help'],
-  ]) {
+test('--help works on every command and shows examples and the global flags', async (t) => {
+  // Every command path in the tree, so a new command without examples fails here.
+  const paths: string[][] = [[]];
+  const walk = (cmd: Command, path: string[]) => {
+    for (const sub of cmd.commands) {
+      paths.push([...path, sub.name()]);
+      walk(sub, [...path, sub.name()]);
+    }
+  };
+  walk(buildProgram(silentIO()), []);
+  t.true(paths.length > 30, `found ${paths.length} commands`);
+  for (const path of paths) {
+    const argv = [...path, '--help'];
     const r = await ctl(argv);
     t.is(r.code, 0, argv.join(' '));
     t.regex(r.stdout, /Examples:\n {2}berthctl /, argv.join(' '));
@@ -49,7 +63,10 @@ test('usage errors exit 2 with the message and where to look', async (t) => {
       ['kv', 'gett', 'x'],
       /^berthctl: unknown command 'gett'\n\(Did you mean get\?\)\nRun 'berthctl kv --help'/,
     ],
-    [['-o', 'xml', 'member', 'list'], /argument 'xml' is invalid\. Allowed choices are table, json, yaml, wide, name/],
+    [
+      ['-o', 'xml', 'member', 'list'],
+      /argument 'xml' is invalid\. Allowed choices are table, json, yaml, wide, name/,
+    ],
     [['kv', 'get', 'x', '--timeout', 'soon'], /"soon" is not a duration/],
     [['kv', 'get', 'x', '--rev', '-3'], /"-3" is not a whole number/],
     [['member', 'add', 'n4'], /required option '--peer-url <host:port>' not specified/],

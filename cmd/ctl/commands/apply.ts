@@ -124,6 +124,7 @@ export function addApplyCommands(program: Command, io: CtlIO): void {
     .command('namespace <name>')
     .alias('ns')
     .description('Create a namespace')
+    .addHelpText('after', examples('berthctl create namespace shop', 'berthctl create ns shop --dry-run'))
     .option('--dry-run', 'validate on the server; store nothing')
     .action(simple('namespace', (name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })));
 
@@ -131,6 +132,7 @@ export function addApplyCommands(program: Command, io: CtlIO): void {
     .command('configmap <name>')
     .alias('cm')
     .description('Create a config map from key=value pairs')
+    .addHelpText('after', examples('berthctl create configmap app --from-literal mode=fast -n shop'))
     .option('--from-literal <key=value...>', 'a key and its value (repeatable)')
     .option('--dry-run', 'validate on the server; store nothing')
     .action(
@@ -145,8 +147,13 @@ export function addApplyCommands(program: Command, io: CtlIO): void {
   create
     .command('secret')
     .description('Create a secret')
+    .addHelpText('after', examples('berthctl create secret generic db --from-literal password=s3cret'))
     .command('generic <name>')
     .description('Create an Opaque secret from key=value pairs')
+    .addHelpText(
+      'after',
+      examples('berthctl create secret generic db --from-literal user=admin --from-literal password=s3cret'),
+    )
     .option('--from-literal <key=value...>', 'a key and its value (repeatable)')
     .option('--dry-run', 'validate on the server; store nothing')
     .action(

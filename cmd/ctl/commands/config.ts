@@ -48,6 +48,7 @@ export function addConfigCommands(program: Command, io: CtlIO): void {
   config
     .command('view')
     .description('Print the config file')
+    .addHelpText('after', examples('berthctl config view', 'berthctl config view -o json'))
     .action(
       action(io, async (ctx) => {
         const c = await loadConfig(ctx.options.configPath);
@@ -59,6 +60,7 @@ export function addConfigCommands(program: Command, io: CtlIO): void {
   config
     .command('get-contexts')
     .description('List the contexts; * marks the current one')
+    .addHelpText('after', examples('berthctl config get-contexts'))
     .action(
       action(io, async (ctx) => {
         const c = await loadConfig(ctx.options.configPath);
@@ -75,6 +77,7 @@ export function addConfigCommands(program: Command, io: CtlIO): void {
   config
     .command('current-context')
     .description('Print the current context')
+    .addHelpText('after', examples('berthctl config current-context'))
     .action(
       action(io, async (ctx) => {
         const c = await loadConfig(ctx.options.configPath);
@@ -87,6 +90,7 @@ export function addConfigCommands(program: Command, io: CtlIO): void {
   config
     .command('use-context <name>')
     .description('Make a context the current one')
+    .addHelpText('after', examples('berthctl config use-context prod'))
     .action(
       action(io, (ctx, _o, name: string) =>
         edit(ctx, (c) => {
@@ -103,6 +107,13 @@ export function addConfigCommands(program: Command, io: CtlIO): void {
       'Create or change a context: --endpoints (comma-separated host:port of its members), -n/--namespace (its default namespace)',
     )
     .option('--current', 'also make it the current context')
+    .addHelpText(
+      'after',
+      examples(
+        'berthctl config set-context prod --endpoints 10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379 -n shop --current',
+        'berthctl config set-context prod -n staging',
+      ),
+    )
     .action(
       action(io, (ctx, flags: { current?: boolean }, name: string) =>
         edit(ctx, (c) => {
@@ -130,6 +141,7 @@ export function addConfigCommands(program: Command, io: CtlIO): void {
   config
     .command('set-namespace <namespace>')
     .description("Set the current context's default namespace")
+    .addHelpText('after', examples('berthctl config set-namespace shop'))
     .action(
       action(io, (ctx, _o, ns: string) =>
         edit(ctx, (c) => {
@@ -147,6 +159,7 @@ export function addConfigCommands(program: Command, io: CtlIO): void {
   config
     .command('delete-context <name>')
     .description('Remove a context')
+    .addHelpText('after', examples('berthctl config delete-context old'))
     .action(
       action(io, (ctx, _o, name: string) =>
         edit(ctx, (c) => {

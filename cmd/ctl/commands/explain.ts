@@ -33,6 +33,7 @@ export function addExplainCommands(program: Command, io: CtlIO): void {
   program
     .command('api-resources')
     .description('List the kinds Berth serves, with their short names')
+    .addHelpText('after', examples('berthctl api-resources'))
     .action(
       action(io, async (ctx) => {
         const rows = KINDS.map((k) => [

@@ -3,12 +3,16 @@ import type { Command } from 'commander';
 import { BERTH_VERSION } from '../../../pkg/version.js';
 import type { CtlIO } from '../context.js';
 import { errorMessage } from '../errors.js';
-import { action } from './run.js';
+import { action, examples } from './run.js';
 
 export function addVersionCommand(program: Command, io: CtlIO): void {
   program
     .command('version')
     .description("Show berthctl's version and the server's")
+    .addHelpText(
+      'after',
+      examples('berthctl version', 'berthctl version --client', 'berthctl version -o json'),
+    )
     .option('--client', "only the client's version (no cluster needed)")
     .action(
       action(io, async (ctx, flags: { client?: boolean }) => {
