@@ -81,9 +81,25 @@ export class ApiError extends Error {
 /** `deployment.apps "web"`, the way Kubernetes names an object in messages. */
 export type ObjectRef = string;
 
-/** Several field errors, reported together. */
-export const invalid = (ref: ObjectRef, errors: readonly FieldError[]) =>
-  new ApiError(ApiErrorCode.Invalid, `${ref} is invalid: ${errors.map(formatFieldError).join('; ')}`, errors);
+/** Field errors a message lists before it says how many more there are. */
+const LISTED_ERRORS = 10;
+/** Field errors an ApiError carries (the trailer's size stays bounded). */
+const CARRIED_ERRORS = 100;
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...` : s);
+
+/** Several field errors, reported together; messages stay a readable size whatever the input. */
+export const invalid = (ref: ObjectRef, errors: readonly FieldError[]) => {
+  const listed = errors.slice(0, LISTED_ERRORS).map((e) => clip(formatFieldError(e), 300));
+  const more = errors.length > LISTED_ERRORS ? `; and ${errors.length - LISTED_ERRORS} more` : '';
+  const carried = errors
+    .slice(0, CARRIED_ERRORS)
+    .map((e) => ({ path: clip(e.path, 300), message: clip(e.message, 300) }));
+  return new ApiError(
+    ApiErrorCode.Invalid,
+    `${clip(ref, 200)} is invalid: ${listed.join('; ')}${more}`,
+    carried,
+  );
+};
 
 export const badRequest = (message: string) => new ApiError(ApiErrorCode.BadRequest, message);
 

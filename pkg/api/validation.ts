@@ -35,7 +35,21 @@ class Collector implements Issues {
   }
 }
 
-const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
+/** A key as a path segment: plain names dotted, anything else quoted; long ones shortened. */
+function segment(key: string): string {
+  const short = key.length > 64 ? `${key.slice(0, 60)}...` : key;
+  return /^[A-Za-z_$][\w$-]*$/.test(key) ? short : JSON.stringify(short);
+}
+const join = (path: string, key: string) => {
+  const seg = segment(key);
+  if (seg.startsWith('"')) return `${path}[${seg}]`;
+  return path ? `${path}.${seg}` : seg;
+};
+/** A map entry's path: `metadata.labels[app]`, quoted when the key is not printable. */
+const entry = (path: string, key: string) => {
+  const printable = /^[\x20-\x7e]*$/.test(key) && key.length <= 64 && !/[[\]]/.test(key);
+  return `${path}[${printable && key !== '' ? key : JSON.stringify(key.length > 64 ? `${key.slice(0, 60)}...` : key)}]`;
+};
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
@@ -110,8 +124,8 @@ function walk(s: Schema, v: unknown, path: string, out: Collector): boolean {
       if (!o) return out.fail(path, 'must be an object (a map)');
       for (const key of Object.keys(o)) {
         const bad = s.key?.(key);
-        if (bad) out.add(`${path}[${key}]`, invalid(key, bad));
-        walk(s.values, o[key], `${path}[${key}]`, out);
+        if (bad) out.add(entry(path, key), invalid(key, bad));
+        walk(s.values, o[key], entry(path, key), out);
       }
       break;
     }
@@ -206,12 +220,35 @@ function validateInto(raw: unknown, out: Collector): boolean {
  */
 export function validateObject(raw: unknown): FieldError[] {
   const out = new Collector();
+  const deep = tooDeep(raw);
+  if (deep !== undefined) {
+    out.add(deep, `nested more than ${MAX_DEPTH} levels deep; no Berth object is`);
+    return out.errors;
+  }
   try {
     validateInto(raw, out);
   } catch (err) {
     out.add('', `Internal error: validation failed: ${err instanceof Error ? err.message : String(err)}`);
   }
   return out.errors;
+}
+
+/** No kind's schema goes near this deep; deeper input is refused before any recursion. */
+export const MAX_DEPTH = 64;
+
+/** The path of the first value deeper than MAX_DEPTH, found without recursion; undefined if none. */
+function tooDeep(root: unknown): string | undefined {
+  const stack: { v: unknown; path: string; depth: number }[] = [{ v: root, path: '', depth: 0 }];
+  while (stack.length > 0) {
+    const { v, path, depth } = stack.pop() as { v: unknown; path: string; depth: number };
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_DEPTH) return path || '(top level)';
+    if (Array.isArray(v)) v.forEach((x, i) => stack.push({ v: x, path: `${path}[${i}]`, depth: depth + 1 }));
+    else
+      for (const k of Object.keys(v))
+        stack.push({ v: (v as Record<string, unknown>)[k], path: join(path, k), depth: depth + 1 });
+  }
+  return undefined;
 }
 
 /** Structural equality of JSON values; a missing key equals an undefined one. */

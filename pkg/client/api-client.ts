@@ -102,9 +102,9 @@ export function apiErrorOf(f: AttemptFailure, endpoint?: string): ApiError {
   if (typeof code === 'string' && (Object.values(ApiErrorCode) as string[]).includes(code)) {
     let fields: FieldError[] = [];
     const raw = f.metadata?.get(FIELD_ERRORS_TRAILER)[0];
-    if (typeof raw === 'string') {
+    if (raw !== undefined) {
       try {
-        fields = JSON.parse(raw) as FieldError[];
+        fields = JSON.parse(raw.toString()) as FieldError[];
       } catch {
         fields = [];
       }

@@ -188,7 +188,8 @@ export function show(v: unknown): string {
   try {
     s = JSON.stringify(v) ?? String(v);
   } catch {
-    s = String(v);
+    // Too deep to print (a stack overflow): say what it is instead.
+    s = Array.isArray(v) ? '[...]' : typeof v === 'object' && v !== null ? '{...}' : typeof v;
   }
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }

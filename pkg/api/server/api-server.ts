@@ -229,10 +229,8 @@ export class ApiServer {
         r && typeof r.apiVersion === 'string' && typeof r.kind === 'string'
           ? kindOf(r.apiVersion, r.kind)
           : undefined;
-      throw invalid(
-        k ? refOf(k, name) : `${typeof r?.kind === 'string' ? r.kind : 'object'} "${name}"`,
-        errors,
-      );
+      const kindName = typeof r?.kind === 'string' && r.kind.length <= 63 ? r.kind : 'object';
+      throw invalid(k ? refOf(k, name) : `${kindName} ${JSON.stringify(name.slice(0, 100))}`, errors);
     }
     const valid = raw as ApiObject;
     const kind = kindOf(valid.apiVersion, valid.kind) as KindInfo;

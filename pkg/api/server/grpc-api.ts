@@ -1,7 +1,7 @@
 // The API's gRPC edge (proto/api.proto, service berth.api.v1.Objects): decode, call the
 // ApiServer, encode. Objects travel as JSON text. Every failure is answered with a status:
 // an ApiError with its own code and message (and the trailers `berth-error` and
-// `berth-field-errors`), anything else INTERNAL. No request, however malformed, may crash
+// `berth-field-errors-bin`), anything else INTERNAL. No request, however malformed, may crash
 // the process: requests are decoded by a guarded deserializer and every handler catches.
 
 import * as grpc from '@grpc/grpc-js';
@@ -14,7 +14,7 @@ import { fromStoreError, MAX_OBJECT_BYTES } from './object-store.js';
 import type { ApiWatchEvent } from './watch.js';
 
 export const ERROR_CODE_TRAILER = 'berth-error';
-export const FIELD_ERRORS_TRAILER = 'berth-field-errors';
+export const FIELD_ERRORS_TRAILER = 'berth-field-errors-bin';
 
 let definition: protoLoader.PackageDefinition | undefined;
 
@@ -70,13 +70,26 @@ function unwrap(d: Decoded, method: string): Record<string, unknown> {
   return d.value;
 }
 
-/** The status an error is answered with. */
+/**
+ * The status an error is answered with. Trailers carry only ASCII (the code) or bytes (the
+ * field errors, in a binary `-bin` trailer): a message may hold any character the user sent.
+ */
 export function toStatus(err: unknown): Partial<grpc.StatusObject> {
   const e = err instanceof ApiError ? err : fromStoreError(err);
-  const metadata = new grpc.Metadata();
-  metadata.set(ERROR_CODE_TRAILER, e.code);
-  if (e.fieldErrors.length > 0) metadata.set(FIELD_ERRORS_TRAILER, JSON.stringify(e.fieldErrors));
-  return { code: e.grpc, details: e.message, metadata };
+  try {
+    const metadata = new grpc.Metadata();
+    metadata.set(ERROR_CODE_TRAILER, e.code);
+    if (e.fieldErrors.length > 0)
+      metadata.set(FIELD_ERRORS_TRAILER, Buffer.from(JSON.stringify(e.fieldErrors)));
+    return { code: e.grpc, details: wellFormed(e.message), metadata };
+  } catch {
+    return { code: e.grpc, details: wellFormed(e.message) };
+  }
+}
+
+/** grpc-js URI-encodes the message: a lone surrogate (from the user's input) would make it throw. */
+function wellFormed(s: string): string {
+  return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }
 
 function parseObject(text: unknown): unknown {
@@ -112,7 +125,16 @@ export function addApiService(server: grpc.Server, deps: ApiServiceDeps): void {
             if (!(err instanceof ApiError)) deps.onInternalError?.(err, method);
             callback(toStatus(err), null);
           },
-        );
+        )
+        .catch((err) => {
+          // Answering itself failed (a status grpc-js would not send): answer plainly.
+          deps.onInternalError?.(err, method);
+          try {
+            callback({ code: grpc.status.INTERNAL, details: 'the server could not encode its answer' }, null);
+          } catch {
+            // The call is gone; nothing left to answer.
+          }
+        });
     };
   };
   const write = (req: Record<string, unknown>) => ({

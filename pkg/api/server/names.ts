@@ -8,7 +8,8 @@ export const SYSTEM_NAMESPACES = ['default', 'berth-system'] as const;
 
 /** `deployments.apps "web"`: how Kubernetes names an object in messages. */
 export function refOf(kind: KindInfo, name: string): string {
-  return `${qualifiedResource(kind)} "${name}"`;
+  const shown = name.length > 100 ? `${name.slice(0, 97)}...` : name;
+  return `${qualifiedResource(kind)} ${JSON.stringify(shown)}`;
 }
 
 /** The kind a request names, or a clear error. */
