@@ -46,7 +46,8 @@ export function parseManifests(text: string, name: string): Manifest[] {
     if (doc.errors.length > 0) {
       const e = doc.errors[0] as Error & { linePos?: { line: number; col: number }[] };
       const at = e.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
-      throw new CtlError(`${source}: not valid YAML or JSON${at}: ${e.message.split('\n')[0]}`);
+      const first = (e.message.split('\n')[0] ?? '').replace(/:\s*$/, '');
+      throw new CtlError(`${source}: not valid YAML or JSON${at}: ${first}`);
     }
     const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
     if (value === null || value === undefined) return; // an empty document ('---' at the end)

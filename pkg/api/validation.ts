@@ -243,7 +243,8 @@ function tooDeep(root: unknown): string | undefined {
     const { v, path, depth } = stack.pop() as { v: unknown; path: string; depth: number };
     if (typeof v !== 'object' || v === null) continue;
     if (depth >= MAX_DEPTH) return path || '(top level)';
-    if (Array.isArray(v)) v.forEach((x, i) => stack.push({ v: x, path: `${path}[${i}]`, depth: depth + 1 }));
+    if (Array.isArray(v))
+      for (let i = 0; i < v.length; i++) stack.push({ v: v[i], path: `${path}[${i}]`, depth: depth + 1 });
     else
       for (const k of Object.keys(v))
         stack.push({ v: (v as Record<string, unknown>)[k], path: join(path, k), depth: depth + 1 });

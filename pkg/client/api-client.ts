@@ -15,7 +15,8 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
-import { ApiError, ApiErrorCode, type FieldError } from '../api/errors.js';
+import { ApiError, ApiErrorCode, type FieldError, tooLarge } from '../api/errors.js';
+import { MAX_OBJECT_BYTES } from '../api/server/object-store.js';
 import type { ApiList, ApiObject } from '../api/types.js';
 import { ERROR_CODE_TRAILER, FIELD_ERRORS_TRAILER, objectsService } from '../api/server/grpc-api.js';
 import { EndpointPool, failureFromError } from './connection.js';
@@ -112,10 +113,16 @@ export function apiErrorOf(f: AttemptFailure, endpoint?: string): ApiError {
     return new ApiError(code as ApiErrorCode, f.details, fields);
   }
   if (f.code === grpc.status.UNAVAILABLE || f.code === grpc.status.DEADLINE_EXCEEDED) {
-    const where = endpoint ? ` (last tried ${endpoint})` : '';
-    return new ApiError(ApiErrorCode.Unavailable, `cannot reach the cluster${where}: ${f.details}`);
+    const details = f.details.replace(/^berth client: /, '');
+    const where = endpoint && !details.includes(endpoint) ? ` (last tried ${endpoint})` : '';
+    return new ApiError(ApiErrorCode.Unavailable, `cannot reach the cluster${where}: ${details}`);
   }
-  if (f.code === grpc.status.RESOURCE_EXHAUSTED) return new ApiError(ApiErrorCode.TooLarge, f.details);
+  if (f.code === grpc.status.RESOURCE_EXHAUSTED) {
+    // grpc-js' own refusal of a message over the server's limit: say it in the API's words.
+    const sizes = /larger than max \((\d+) vs (\d+)\)/.exec(f.details);
+    if (sizes) return tooLarge(Number(sizes[1]), MAX_OBJECT_BYTES);
+    return new ApiError(ApiErrorCode.TooLarge, f.details);
+  }
   if (f.code === grpc.status.UNIMPLEMENTED) {
     return new ApiError(ApiErrorCode.Internal, `the server does not serve Berth's object API: ${f.details}`);
   }
@@ -153,7 +160,9 @@ export function createApiClient(options: ClientOptions): ApiClient {
       return parse((await call<{ object: string }>('UpdateStatus', write(obj, o), 'write')).object);
     },
     async apply(obj, o) {
-      const r = await call<{ object: string; result: string }>('Apply', write(obj, o), 'read');
+      // The uid makes a retried apply that created the object say 'created', not 'unchanged'.
+      const req = { ...write(obj, o), uid: randomUUID() };
+      const r = await call<{ object: string; result: string }>('Apply', req, 'read');
       return { object: parse(r.object), result: r.result };
     },
     async get(resource, namespace, name) {

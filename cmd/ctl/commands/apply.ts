@@ -22,7 +22,7 @@ function namespaceFor(ctx: CtlContext, m: Manifest): string {
   const own = typeof meta?.namespace === 'string' ? meta.namespace : undefined;
   if (own && ctx.options.namespaceExplicit && own !== ctx.namespace) {
     throw new CtlError(
-      `${m.source}: the namespace from the provided object "${own}" does not match the namespace "${ctx.namespace}"; pass --namespace=${own} or remove it from the manifest`,
+      `the namespace from the provided object "${own}" does not match the namespace "${ctx.namespace}"; pass --namespace=${own} or remove it from the manifest`,
     );
   }
   return ctx.namespace;

@@ -37,7 +37,7 @@ async function events(ctx: CtlContext, flags: EventFlags) {
     ctx.io.stderr(`No events found${flags.allNamespaces ? '' : ` in ${ctx.namespace} namespace`}.\n`);
     return;
   }
-  ctx.io.stdout(printEvents(items, Date.now(), flags.allNamespaces === true));
+  ctx.println(printEvents(items, Date.now(), flags.allNamespaces === true));
 }
 
 export function addEventsCommand(program: Command, io: CtlIO): void {

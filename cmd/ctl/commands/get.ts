@@ -69,7 +69,11 @@ async function get(ctx: CtlContext, flags: GetFlags, args: string[]): Promise<vo
       const namespaced = selections.some((s) => s.kind.namespaced);
       ctx.io.stderr(`No resources found${namespaced ? where : ''}.\n`);
     } else if (total > 0 || formatOf(ctx) === 'json' || formatOf(ctx) === 'yaml') {
-      printMixed(ctx, groups);
+      printMixed(
+        ctx,
+        groups,
+        selections.some((sel) => sel.names.length === 0),
+      );
     }
   }
   if (flags.watch || flags.watchOnly) {

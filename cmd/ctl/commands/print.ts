@@ -1,5 +1,5 @@
 // Output shared by the object commands: what a write did, and object lists in -o formats.
-import { type KindInfo, kindOf, qualifiedResource, qualifiedSingular } from '../../../pkg/api/kinds.js';
+import { type KindInfo, kindOf, qualifiedSingular } from '../../../pkg/api/kinds.js';
 import type { ApiObject } from '../../../pkg/api/types.js';
 import type { CtlContext } from '../context.js';
 import { type PrintFormat, printObjects, toYaml } from '../printers/index.js';
@@ -21,9 +21,9 @@ export function printWritten(ctx: CtlContext, object: ApiObject, result: string,
   else ctx.println(`${ref} ${result}${dryRun ? ' (server dry run)' : ''}`);
 }
 
-/** `deployments.apps "web" deleted` — kubectl's wording for deletes. */
+/** `deployment.apps "web" deleted` — kubectl's wording for deletes. */
 export function deletedLine(kind: KindInfo, name: string, dryRun: boolean): string {
-  return `${qualifiedResource(kind)} "${name}" deleted${dryRun ? ' (server dry run)' : ''}`;
+  return `${qualifiedSingular(kind)} "${name}" deleted${dryRun ? ' (server dry run)' : ''}`;
 }
 
 export function formatOf(ctx: CtlContext): PrintFormat {
@@ -31,17 +31,26 @@ export function formatOf(ctx: CtlContext): PrintFormat {
   return o === 'table' ? 'table' : o;
 }
 
-/** Objects of several kinds in one -o json|yaml document (a List), as kubectl prints them. */
-export function printMixed(ctx: CtlContext, groups: { kind: KindInfo; objects: ApiObject[] }[]): void {
+/**
+ * Objects of one or several kinds as `get` prints them. In -o json|yaml one named object
+ * prints as itself; a listing (`get pods`, even with one match) or several kinds as a List.
+ */
+export function printMixed(
+  ctx: CtlContext,
+  groups: { kind: KindInfo; objects: ApiObject[] }[],
+  listing: boolean,
+): void {
   const format = formatOf(ctx);
+  const line = (s: string) => (s.endsWith('\n') ? s : `${s}\n`);
   if (format === 'json' || format === 'yaml') {
     const all = groups.flatMap((g) => g.objects);
-    if (groups.length === 1 && groups[0]) {
-      ctx.io.stdout(printObjects(groups[0].kind, all, format, { now: Date.now() }));
+    const first = groups[0];
+    if (groups.length === 1 && first) {
+      ctx.io.stdout(line(printObjects(first.kind, all, format, { now: Date.now(), asList: listing })));
       return;
     }
     const list = { apiVersion: 'v1', items: all, kind: 'List', metadata: { resourceVersion: '' } };
-    ctx.io.stdout(format === 'json' ? `${JSON.stringify(list, null, 4)}\n` : toYaml(list));
+    ctx.io.stdout(line(format === 'json' ? JSON.stringify(list, null, 4) : toYaml(list)));
     return;
   }
   const tables = groups
@@ -54,5 +63,5 @@ export function printMixed(ctx: CtlContext, groups: { kind: KindInfo; objects: A
         showLabels: ctx.showLabels,
       }),
     );
-  ctx.io.stdout(tables.map((t) => (t.endsWith('\n') ? t : `${t}\n`)).join(format === 'name' ? '' : '\n'));
+  ctx.io.stdout(tables.map(line).join(format === 'name' ? '' : '\n'));
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { BERTH_VERSION } from '../../../pkg/version.js';
 import type { CtlIO } from '../context.js';
-import { errorMessage } from '../errors.js';
+import { CtlError, errorMessage } from '../errors.js';
 import { action, examples } from './run.js';
 
 export function addVersionCommand(program: Command, io: CtlIO): void {
@@ -35,7 +35,7 @@ export function addVersionCommand(program: Command, io: CtlIO): void {
               `Server Version: ${server.version} (node ${server.nodeName}, member ${server.member})`,
             );
         }
-        if (problem) throw new Error(problem);
+        if (problem) throw new CtlError(problem);
       }),
     );
 }

@@ -152,8 +152,15 @@ export class ApiServer {
     return this.write(kind, next, current.object, current.revision, options.dryRun === true);
   }
 
-  /** kubectl apply on the server: create, or merge with the last applied manifest. */
-  async apply(raw: unknown, options: WriteOptions = {}): Promise<{ object: ApiObject; result: ApplyResult }> {
+  /**
+   * kubectl apply on the server. `uid` (optional) is the uid a create gets: a client that
+   * retries an apply whose answer was lost sends the same one, and hears 'created' again
+   * rather than 'unchanged' when its first attempt was the one that created the object.
+   */
+  async apply(
+    raw: unknown,
+    options: WriteOptions & { uid?: string } = {},
+  ): Promise<{ object: ApiObject; result: ApplyResult }> {
     const { kind, obj } = this.admit(raw, options.namespace, false);
     const name = obj.metadata.name;
     if (!name) {
@@ -182,7 +189,8 @@ export class ApiServer {
           current.revision,
           options.dryRun === true,
         );
-        const result = written === current.object ? 'unchanged' : 'configured';
+        const ours = options.uid !== undefined && current.object.metadata.uid === options.uid;
+        const result = written === current.object ? (ours ? 'created' : 'unchanged') : 'configured';
         return { object: written, result };
       } catch (err) {
         // Someone wrote between our read and our write (or created it first): merge again.

@@ -159,7 +159,10 @@ export function addApiService(server: grpc.Server, deps: ApiServiceDeps): void {
       object: JSON.stringify(await api.update(parseObject(req.object), write(req), true)),
     })),
     Apply: unary('Apply', async (req) => {
-      const { object, result } = await api.apply(parseObject(req.object), write(req));
+      const { object, result } = await api.apply(parseObject(req.object), {
+        ...write(req),
+        uid: str(req.uid) || undefined,
+      });
       return { object: JSON.stringify(object), result };
     }),
     Get: unary('Get', async (req) => ({
