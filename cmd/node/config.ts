@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
+import { type AgentConfig, addAgentFlags, type RawAgentFlags, toAgentConfig } from './agent-flags.js';
 
 /** Everything berth-node needs to start, after flags are parsed and checked. */
 export interface NodeConfig {
@@ -21,6 +22,7 @@ export interface NodeConfig {
   electionTicks: number;
   snapshotEntries: number;
   logLevel: string;
+  agent: AgentConfig;
 }
 
 export class NodeConfigError extends Error {
@@ -70,10 +72,10 @@ function positiveInt(flag: string) {
 const NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export function buildCommand(): Command {
-  return (
+  return addAgentFlags(
     new Command('berth-node')
       .description(
-        'Run one Berth node: a Raft peer with the replicated store and its API.\n\n' +
+        "Run one Berth node: a Raft peer with the replicated store, the object API, and the agent that runs this machine's pods on Docker.\n\n" +
           'Start a new 3-node cluster (one command per machine):\n' +
           '  berth-node --name n1 --address 10.0.0.1 --initial-cluster n1=10.0.0.1:2380,n2=10.0.0.2:2380,n3=10.0.0.3:2380\n' +
           'Add a machine to a running cluster:\n' +
@@ -121,11 +123,11 @@ export function buildCommand(): Command {
       .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
       .exitOverride()
       // Errors come back as NodeConfigError and are printed once, by main.
-      .configureOutput({ outputError: () => {} })
+      .configureOutput({ outputError: () => {} }),
   );
 }
 
-interface RawFlags {
+interface RawFlags extends RawAgentFlags {
   name: string;
   address: string;
   dataDir?: string;
@@ -173,6 +175,7 @@ export function toConfig(f: RawFlags): NodeConfig {
     electionTicks: f.electionTicks,
     snapshotEntries: f.snapshotEntries,
     logLevel: f.logLevel,
+    agent: toAgentConfig(f),
   };
   if (f.initialCluster && f.join)
     throw new NodeConfigError('give either --initial-cluster or --join, not both');

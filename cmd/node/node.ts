@@ -6,9 +6,12 @@
 //                                                        │   Maintenance (etcd's protocol)
 //                                                        └─► ApiServer ─► gRPC: berth.api.v1.Objects
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { Agent } from '../../pkg/agent/agent.js';
+import { createDockerRuntime } from '../../pkg/agent/docker-runtime.js';
+import { addPodsService } from '../../pkg/agent/grpc-pods.js';
 import { ApiServer } from '../../pkg/api/server/api-server.js';
 import { ensureSystemNamespaces } from '../../pkg/api/server/bootstrap.js';
 import { addApiService } from '../../pkg/api/server/grpc-api.js';
@@ -166,6 +169,26 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     nodeName: cfg.name,
     onInternalError: (err, method) => logger.error({ err, method }, 'internal error serving an API request'),
   });
+  const agentLogger = logger.child({ component: 'agent' });
+  const agent = cfg.agent.enabled
+    ? new Agent({
+        api,
+        runtime: createDockerRuntime({ socketPath: cfg.agent.dockerSocket, logger: agentLogger }),
+        nodeName: cfg.name,
+        nodeAddress: hostOf(cfg.clientAdvertise),
+        clientAddress: cfg.clientAdvertise,
+        clusterId,
+        // Absolute: the engine takes bind mounts only as absolute paths.
+        dataDir: resolve(cfg.dataDir),
+        labels: cfg.agent.labels,
+        taints: cfg.agent.taints,
+        heartbeatMs: cfg.agent.heartbeatMs,
+        statusMs: cfg.agent.statusMs,
+        hostPortRange: cfg.agent.hostPortRange,
+        logger: agentLogger,
+      })
+    : undefined;
+  const pods = addPodsService(server, { api, nodeName: cfg.name, io: agent?.io, logger: agentLogger });
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(cfg.clientListen, grpc.ServerCredentials.createInsecure(), (err) =>
       err ? reject(new NodeConfigError(`cannot listen on ${cfg.clientListen}: ${err.message}`)) : resolve(),
@@ -183,6 +206,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
   );
   if (identity.joined) void promoteWhenCaughtUp(store, id, logger, background.signal);
   void ensureSystemNamespaces(api, logger.child({ component: 'api' }), background.signal);
+  agent?.start();
 
   let stopping: Promise<void> | undefined;
   return {
@@ -191,6 +215,9 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     stop: () => {
       stopping ??= (async () => {
         background.abort();
+        // The agent stops watching; its pods keep running and are adopted on restart.
+        await agent?.stop();
+        pods.close();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
             server.forceShutdown();
@@ -207,6 +234,12 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
       return stopping;
     },
   };
+}
+
+/** The host of 'host:port' (IPv6 in brackets too). */
+function hostOf(address: string): string {
+  const i = address.lastIndexOf(':');
+  return address.slice(0, i).replace(/^\[|\]$/g, '');
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>

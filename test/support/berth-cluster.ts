@@ -33,6 +33,8 @@ export interface ClusterOptions {
   tickMs?: number;
   electionTicks?: number;
   snapshotEntries?: number;
+  /** Run the agent (pods on Docker); off by default so store and API tests stay lean. */
+  agent?: boolean;
   extraArgs?: string[];
 }
 
@@ -121,6 +123,7 @@ export class BerthCluster {
       String(this.opts.snapshotEntries ?? 10000),
       '--log-level',
       'debug',
+      ...(this.opts.agent ? [] : ['--no-agent']),
       ...how,
       ...(this.opts.extraArgs ?? []),
     ];

@@ -3,8 +3,8 @@
 import { badRequest } from '../errors.js';
 import { type KindInfo, kindByName, qualifiedResource } from '../kinds.js';
 
-/** Namespaces that exist from the start and may not be deleted. */
-export const SYSTEM_NAMESPACES = ['default', 'berth-system'] as const;
+/** Namespaces that exist from the start and may not be deleted (node Leases live in the last). */
+export const SYSTEM_NAMESPACES = ['default', 'berth-system', 'berth-node-lease'] as const;
 
 /** `deployments.apps "web"`: how Kubernetes names an object in messages. */
 export function refOf(kind: KindInfo, name: string): string {
