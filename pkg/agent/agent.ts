@@ -171,8 +171,21 @@ export class Agent {
     this.resyncAll();
   }
 
+  /** The node is Ready only while its engine answers (the kubelet's runtime health check). */
+  private async checkRuntime(): Promise<void> {
+    try {
+      await this.o.runtime.version();
+      this.registration.setReady(true, 'AgentReady', 'berth agent is posting ready status');
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      this.registration.setReady(false, 'ContainerRuntimeDown', `container runtime is down: ${why}`);
+    }
+  }
+
   private resyncAll(): void {
-    if (!this.synced || this.stopped) return;
+    if (this.stopped) return;
+    void this.checkRuntime();
+    if (!this.synced) return;
     for (const uid of this.pods.keys()) this.enqueue(uid);
     void this.reap().catch((err) => this.o.logger.warn({ err }, 'reaping containers failed'));
   }
