@@ -38,24 +38,42 @@ for _ in $(seq 1 60); do
     # berthctl finds the cluster through a context in its config file (~/.berth/config).
     node dist/cmd/ctl/main.js config set-context local --endpoints "$ENDPOINTS" --current >/dev/null
     echo "[start] berthctl context \"local\" written to ${BERTH_CONFIG:-~/.berth/config}"
-    echo "[start] applying the demo app (examples/demo.yaml)"
+    echo "[start] applying the demo app (examples/demo.yaml, examples/demo-pods.yaml)"
     applied=0
     for _ in $(seq 1 20); do
-      if node dist/cmd/ctl/main.js apply -f examples/demo.yaml; then applied=1; break; fi
+      if node dist/cmd/ctl/main.js apply -f examples/demo.yaml -f examples/demo-pods.yaml; then applied=1; break; fi
       sleep 1
     done
     [[ $applied == 1 ]] || echo "[start] could not apply the demo app; see the lines above" >&2
+    echo -n "[start] waiting for the demo's pods to be ready"
+    urls=""
+    for _ in $(seq 1 60); do
+      urls=$(node dist/cmd/ctl/main.js get pods -n demo -l app=web -o json 2>/dev/null | node -e '
+        let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+          const items = JSON.parse(s || "{}").items || [];
+          const ready = items.filter((p) => (p.status?.conditions || []).some((c) => c.type === "Ready" && c.status === "True"));
+          if (items.length === 0 || ready.length < items.length) return;
+          for (const p of ready) for (const e of p.status.endpoints || []) console.log(`  http://${e.hostIP}:${e.hostPort}/   (${p.metadata.name} on ${p.spec.nodeName})`);
+        });')
+      [[ -n $urls ]] && break
+      echo -n .
+      sleep 1
+    done
+    echo
     cat <<EOT
 
-Berth is running: a 3-node cluster (n1..n3 on 127.0.0.1..3), the object API on every node.
-  berthctl:   npx berthctl get deploy,svc -n demo        (the demo app's objects)
-              npx berthctl describe deploy web -n demo
+Berth is running: a 3-node cluster (n1..n3 on 127.0.0.1..3), the object API and an agent on
+every node. The demo app (namespace demo) answers at:
+${urls:-  (its pods are not ready yet: npx berthctl get pods -n demo)}
+
+  berthctl:   npx berthctl get pods -n demo -o wide
+              npx berthctl describe pod web-n1 -n demo
+              npx berthctl logs web-n2 -n demo
               npx berthctl cluster status
   etcdctl:    ETCDCTL_API=3 etcdctl --endpoints $ENDPOINTS get --prefix --keys-only /registry/
   logs:       .berth/n1.log .berth/n2.log .berth/n3.log
-  stop:       npm stop   (data stays in .berth/; npm start again resumes it)
-The demo app's pods start once the agent runs pods on Docker (not built yet); its objects
-are stored and served now. The Docker engine is already running.
+  stop:       npm stop   (nodes and their containers; the objects stay in .berth/, and
+              npm start again runs them)
 EOT
     exit 0
   fi

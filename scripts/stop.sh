@@ -2,7 +2,9 @@
 # `npm stop`: stop what scripts/start.sh started, by the PID files it left under .berth/.
 #
 # Only processes recorded there are signalled (SIGTERM, then SIGKILL after a grace period);
-# never anything found by name. The Docker engine is left running (other things use it).
+# never anything found by name. Then the cluster's containers go, found by the label the
+# agents gave them (berth.io/cluster=<the cluster id in .berth/<node>/member.json>); the
+# pods stay stored, and npm start runs them again. The Docker engine is left running.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -10,13 +12,29 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 readonly GRACE_S=15
 
 shopt -s nullglob
+rc=0
+
+# The local cluster's containers, by label only.
+remove_containers() {
+  command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 || return 0
+  for member in .berth/*/member.json; do
+    id=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).clusterId)' "$member" 2>/dev/null) || continue
+    mapfile -t ids < <(docker ps -aq --filter "label=berth.io/cluster=$id")
+    if ((${#ids[@]} > 0)); then
+      echo "[stop] removing ${#ids[@]} containers of cluster $id"
+      docker rm -f "${ids[@]}" >/dev/null || rc=1
+    fi
+    return 0
+  done
+}
+
 pidfiles=(.berth/*.pid)
 if ((${#pidfiles[@]} == 0)); then
   echo "[stop] nothing to stop: no PID files under .berth/ (is the cluster running? npm start starts it)"
-  exit 0
+  remove_containers
+  exit "$rc"
 fi
 
-rc=0
 for file in "${pidfiles[@]}"; do
   name=$(basename "$file" .pid)
   pid=$(<"$file")
@@ -56,4 +74,6 @@ for file in "${pidfiles[@]}"; do
   fi
   rm -f "$file"
 done
+
+remove_containers
 exit "$rc"
