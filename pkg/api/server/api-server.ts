@@ -29,12 +29,14 @@ import { type ApiObject, type JsonObject, type ObjectMeta, rfc3339 } from '../ty
 import { validateObject, validateUpdate } from '../validation.js';
 import { type DeleteOptions, type DeleteResult, Deleter } from './deletion.js';
 import { refOf, resolveKind } from './names.js';
-import { ObjectStore } from './object-store.js';
+import { type Fence, ObjectStore } from './object-store.js';
 import { type ApiWatchOptions, type WatchHandle, watchObjects, type WatchSink } from './watch.js';
 
 export interface ApiServerOptions {
   kv: KV;
   logger: Logger;
+  /** Fence every write (the leader's controllers): see object-store.ts. */
+  fence?: Fence;
   /** Wall clock (ms); tests pass their own. */
   now?: () => number;
 }
@@ -63,7 +65,7 @@ export class ApiServer {
   private readonly deleter: Deleter;
 
   constructor(options: ApiServerOptions) {
-    this.store = new ObjectStore(options.kv);
+    this.store = new ObjectStore(options.kv, options.fence);
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
     this.deleter = new Deleter(this);

@@ -5,7 +5,7 @@
 // Store failures become ApiErrors here: no leader or a timeout is UNAVAILABLE (retry).
 
 import { CompactedError, StoreError, StoreErrorCode } from '../../store/errors.js';
-import type { KeyValue, KV, WatchResponse, Watcher } from '../../store/types.js';
+import type { Compare, KeyValue, KV, WatchResponse, Watcher } from '../../store/types.js';
 import { prefixEnd } from '../../store/types.js';
 import { ApiError, expired, internal, tooLarge, unavailable } from '../errors.js';
 import { type KindInfo, keyPrefix, objectKey } from '../kinds.js';
@@ -68,8 +68,42 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A write fence: every write also requires `key` to hold `value`. The leader's controllers
+ * write through a fenced store, so once a newer leader has written its own value there, a
+ * deposed leader's late writes are refused instead of racing the new leader's.
+ */
+export interface Fence {
+  key: string;
+  value: string;
+}
+
 export class ObjectStore {
-  constructor(readonly kv: KV) {}
+  private readonly fence: { key: Uint8Array; value: Uint8Array } | undefined;
+
+  constructor(
+    readonly kv: KV,
+    fence?: Fence,
+  ) {
+    this.fence = fence ? { key: enc.encode(fence.key), value: enc.encode(fence.value) } : undefined;
+  }
+
+  /** The fence's compare, if any, for a write's Txn. */
+  private fenced(): Compare[] {
+    return this.fence
+      ? [{ target: 'value', result: 'equal', key: this.fence.key, value: this.fence.value }]
+      : [];
+  }
+
+  /** After a failed write: was it the fence? Then this writer is no longer the leader. */
+  private async checkFence(): Promise<void> {
+    if (!this.fence) return;
+    const r = await this.kv.range({ key: this.fence.key });
+    const now = r.kvs[0]?.value;
+    if (!now || Buffer.compare(Buffer.from(now), Buffer.from(this.fence.value)) !== 0) {
+      throw new ApiError('API_FORBIDDEN', 'this node is no longer the leader; its controllers stopped');
+    }
+  }
 
   async get(kind: KindInfo, namespace: string | undefined, name: string): Promise<Stored | undefined> {
     return guard(async () => {
@@ -94,10 +128,11 @@ export class ObjectStore {
     const value = encodeObject(obj);
     return guard(async () => {
       const r = await this.kv.txn({
-        compare: [{ target: 'create', result: 'equal', key, createRevision: 0 }],
+        compare: [{ target: 'create', result: 'equal', key, createRevision: 0 }, ...this.fenced()],
         success: [{ put: { key, value, lease } }],
         failure: [],
       });
+      if (!r.succeeded) await this.checkFence();
       return r.succeeded ? r.header.revision : undefined;
     });
   }
@@ -108,10 +143,11 @@ export class ObjectStore {
     const value = encodeObject(obj);
     return guard(async () => {
       const r = await this.kv.txn({
-        compare: [{ target: 'mod', result: 'equal', key, modRevision: revision }],
+        compare: [{ target: 'mod', result: 'equal', key, modRevision: revision }, ...this.fenced()],
         success: [{ put: { key, value, lease } }],
         failure: [],
       });
+      if (!r.succeeded) await this.checkFence();
       return r.succeeded ? r.header.revision : undefined;
     });
   }
@@ -121,10 +157,11 @@ export class ObjectStore {
     const key = enc.encode(objectKey(kind, obj.metadata.namespace, obj.metadata.name as string));
     return guard(async () => {
       const r = await this.kv.txn({
-        compare: [{ target: 'mod', result: 'equal', key, modRevision: revision }],
+        compare: [{ target: 'mod', result: 'equal', key, modRevision: revision }, ...this.fenced()],
         success: [{ deleteRange: { key } }],
         failure: [],
       });
+      if (!r.succeeded) await this.checkFence();
       return r.succeeded ? r.header.revision : undefined;
     });
   }
