@@ -13,6 +13,7 @@ import { Agent } from '../../pkg/agent/agent.js';
 import { createDockerRuntime } from '../../pkg/agent/docker-runtime.js';
 import { addPodsService } from '../../pkg/agent/grpc-pods.js';
 import { ApiServer } from '../../pkg/api/server/api-server.js';
+import { LeaderGate } from '../../pkg/controller/leader.js';
 import { ensureSystemNamespaces } from '../../pkg/api/server/bootstrap.js';
 import { addApiService } from '../../pkg/api/server/grpc-api.js';
 import { createClient } from '../../pkg/client/client.js';
@@ -21,6 +22,7 @@ import { createGrpcTransport } from '../../pkg/raft/grpc-transport.js';
 import { addKvServices, kvServerOptions } from '../../pkg/store/grpc-server.js';
 import { createReplicatedStore, type ReplicatedStore } from '../../pkg/store/replicated-store.js';
 import { createClusterInfo, type MemberRecord, memberKey, peerAddressOf } from './cluster-info.js';
+import { leaderComponents } from './leader-components.js';
 import { clusterIdOf, formatMemberId, type NodeConfig, NodeConfigError } from './config.js';
 
 /** What a data directory remembers about its member, written once before Raft first starts. */
@@ -207,6 +209,13 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
   if (identity.joined) void promoteWhenCaughtUp(store, id, logger, background.signal);
   void ensureSystemNamespaces(api, logger.child({ component: 'api' }), background.signal);
   agent?.start();
+  const leader = new LeaderGate(
+    store,
+    store.raft,
+    leaderComponents(logger),
+    logger.child({ component: 'leader' }),
+  );
+  leader.start();
 
   let stopping: Promise<void> | undefined;
   return {
@@ -215,6 +224,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     stop: () => {
       stopping ??= (async () => {
         background.abort();
+        await leader.stop();
         // The agent stops watching; its pods keep running and are adopted on restart.
         await agent?.stop();
         pods.close();
