@@ -73,6 +73,8 @@ export class PodSync {
   private readonly countedExits = new Set<string>();
   private volumesReady = false;
   private lastStatus: unknown;
+  /** The engine's message of the last failed pull per image, for ImagePullBackOff. */
+  private readonly lastPullError = new Map<string, string>();
 
   constructor(
     private readonly d: PodSyncDeps,
@@ -245,15 +247,17 @@ export class PodSync {
         (policy === 'OnFailure' && failed) ||
         current.labels[Labels.specHash] !== specHash(c);
       if (!restart) return { ...base, info: current };
+      // The kubelet's rule: the first crash restarts at once; each later one waits out the
+      // back-off window, counted from when the container exited.
       const key = this.key(c.name);
+      const finished = Date.parse(current.finishedAt ?? '') || this.d.now();
       if (!this.countedExits.has(current.id)) {
         this.countedExits.add(current.id);
-        const finished = Date.parse(current.finishedAt ?? '') || this.d.now();
         this.d.crashBackoff.noteExited(key, finished);
-        this.d.crashBackoff.next(key, finished);
       }
       const wait = this.d.crashBackoff.inBackoff(key);
-      if (wait > 0) {
+      if (wait === 0) this.d.crashBackoff.next(key, finished);
+      else {
         const message = `back-off ${formatDelay(this.d.crashBackoff.delay(key))} restarting failed ${ref}`;
         this.d.events.recordQuietly(
           pod as unknown as ApiObject,
@@ -336,17 +340,21 @@ export class PodSync {
       this.d.events.recordQuietly(obj, 'Warning', 'ErrImageNeverPull', message);
       return { reason: 'ErrImageNeverPull', message };
     }
-    const key = `image/${c.image}`;
+    // Per pod and image, as the kubelet keys it: another pod's failures do not hold this one back.
+    const key = `${this.uid}/image/${c.image}`;
     const wait = this.d.pullBackoff.inBackoff(key);
     if (wait > 0) {
       this.d.requeue(this.uid, wait + 50);
-      return { reason: Waiting.ImagePullBackOff, message: `Back-off pulling image "${c.image}"` };
+      const last = this.lastPullError.get(c.image);
+      const message = `Back-off pulling image "${c.image}"${last ? `: ErrImagePull: ${last}` : ''}`;
+      return { reason: Waiting.ImagePullBackOff, message };
     }
     try {
       this.d.events.recordQuietly(obj, 'Normal', 'Pulling', `Pulling image "${c.image}"`);
       const started = this.d.now();
       await this.d.runtime.pullImage(c.image);
       this.d.pullBackoff.reset(key);
+      this.lastPullError.delete(c.image);
       this.d.events.recordQuietly(
         obj,
         'Normal',
@@ -356,6 +364,7 @@ export class PodSync {
       return undefined;
     } catch (err) {
       const message = err instanceof ImagePullError ? err.message : String(err);
+      this.lastPullError.set(c.image, message);
       const delay = this.d.pullBackoff.next(key);
       this.d.requeue(this.uid, delay + 50);
       this.d.events.recordQuietly(obj, 'Warning', 'Failed', `Failed to pull image "${c.image}": ${message}`);
