@@ -3,6 +3,8 @@
 // always one JSON object with the figures.
 import { parseArgs } from 'node:util';
 import { runFailoverBench } from './failover.js';
+import { runPodStartBench } from './podstart.js';
+import { formatScheduleBench, runScheduleBench } from './schedule.js';
 import { parseDuration } from './stats.js';
 import { runStoreBench } from './store.js';
 import { SYSTEM_NAMES, type SystemName, stopAllSystems } from './systems.js';
@@ -14,6 +16,11 @@ benchmarks:
              and load (100-byte values, 10k random keys), at 1, 64 and 256 writers
   failover   SIGKILL the leader N times while one client writes; longest gap between
              acknowledged writes, Berth vs etcd
+  podstart   3 nodes with the agent: pods bound to nodes (image present) created one after
+             another, then all at once; create -> Running and -> Ready, p50/p99 vs Kubernetes'
+             SLO (p99 <= 5 s)
+  schedule   the scheduler core alone: 10,000 pods on 1,000 simulated nodes (seeded mix of
+             sizes, taints, selectors, anti-affinity); pods/s and per-pod p50/p99
 
 options:
   --json                only the JSON line on stdout
@@ -28,7 +35,10 @@ store:
   --writers-per-client N  writers sharing one client and its connections (default 16)
 failover:
   --kills N             leader kills per system (default 10)
-  --settle T            steady writing before each kill (default 1s)`;
+  --settle T            steady writing before each kill (default 1s)
+podstart:
+  --pods N              pods per phase (default 30)
+  --timeout T           give up after this long (default 3m)`;
 
 function positiveInt(name: string, v: string): number {
   const n = Number(v);
@@ -65,6 +75,8 @@ async function main(argv: string[]): Promise<number> {
         'writers-per-client': { type: 'string', default: '16' },
         kills: { type: 'string', default: '10' },
         settle: { type: 'string', default: '1s' },
+        pods: { type: 'string', default: '30' },
+        timeout: { type: 'string', default: '3m' },
       },
     });
   try {
@@ -75,7 +87,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const { values: v, positionals } = parsed;
   const name = positionals[0];
-  if (v.help || name === undefined || positionals.length > 1 || !['store', 'failover'].includes(name)) {
+  if (
+    v.help ||
+    name === undefined ||
+    positionals.length > 1 ||
+    !['store', 'failover', 'podstart', 'schedule'].includes(name)
+  ) {
     if (name !== undefined && !v.help)
       process.stderr.write(`bench: unknown benchmark "${positionals.join(' ')}"\n\n`);
     process.stderr.write(`${USAGE}\n`);
@@ -131,6 +148,40 @@ async function main(argv: string[]): Promise<number> {
         }
       }
       for (const c of opts.concurrency) process.stdout.write(`ratio_${c} (berth/etcd) ${r[`ratio_${c}`]}\n`);
+    }
+    result = r;
+  } else if (name === 'schedule') {
+    const r = runScheduleBench({ nodes: 1000, pods: 10_000, seed: 1, log });
+    if (!v.json) process.stdout.write(formatScheduleBench(r));
+    result = r;
+  } else if (name === 'podstart') {
+    let opts: Parameters<typeof runPodStartBench>[0];
+    try {
+      opts = {
+        berth: common.berth,
+        log,
+        pods: positiveInt('--pods', v.pods),
+        timeoutMs: parseDuration(v.timeout),
+      };
+    } catch (err) {
+      process.stderr.write(`bench: ${(err as Error).message}\n`);
+      return 2;
+    }
+    const r = await runPodStartBench(opts);
+    if (!v.json) {
+      process.stdout.write(`podstart: ${r.system}, ${r.per_phase} pods per phase\n`);
+      process.stdout.write('phase        to Running p50 / p99 / max (ms)   to Ready p50 / p99 / max (ms)\n');
+      for (const phase of ['sequential', 'burst'] as const) {
+        const x = r[phase];
+        const f = (s: { p50: number; p99: number; max: number }) =>
+          `${s.p50} / ${s.p99} / ${s.max}`.padEnd(33);
+        process.stdout.write(`${`${phase.padEnd(12)} ${f(x.running)} ${f(x.ready)}`.trimEnd()}\n`);
+      }
+      const worst = Math.max(r.sequential.ready.p99, r.burst.ready.p99);
+      process.stdout.write(
+        `Kubernetes SLO p99 <= ${r.slo_p99_ms} ms: worst p99 to Ready ${worst} ms, ` +
+          `${r.meets_slo ? 'met' : 'NOT met'}; aim p99 < ${r.target_p99_ms} ms: ${r.meets_target ? 'met' : 'not met'}\n`,
+      );
     }
     result = r;
   } else {

@@ -43,6 +43,7 @@ export interface AgentOptions {
 }
 
 const DEFAULT_RESYNC_MS = 2000;
+const MAX_CONCURRENT_SYNCS = 4;
 
 export class Agent {
   readonly io: PodIO;
@@ -219,11 +220,30 @@ export class Agent {
       this.dirty.add(uid);
       return;
     }
-    const run = this.syncOne(uid).finally(() => {
+    const run = this.limited(() => this.syncOne(uid)).finally(() => {
       this.running.delete(uid);
       if (this.dirty.delete(uid)) this.enqueue(uid);
     });
     this.running.set(uid, run);
+  }
+
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  /**
+   * At most MAX_CONCURRENT_SYNCS pods talk to the engine at once: a burst of pods then
+   * starts one after another instead of all finishing together, late (one dockerd does the
+   * work either way).
+   */
+  private async limited<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= MAX_CONCURRENT_SYNCS) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
   }
 
   private async syncOne(uid: string): Promise<void> {

@@ -208,6 +208,9 @@ export function createDockerRuntime(options: DockerRuntimeOptions = {}): Contain
     return found ? { id: found.Id } : undefined;
   }
 
+  /** The last inspect of each container list() saw, by id. */
+  const seen = new Map<string, ContainerInfo>();
+
   async function inspect(id: string): Promise<ContainerInfo | undefined> {
     const found = await tolerate(() => docker.getContainer(id).inspect());
     return found ? toInfo(found) : undefined;
@@ -320,6 +323,7 @@ export function createDockerRuntime(options: DockerRuntimeOptions = {}): Contain
     },
 
     async remove(id) {
+      seen.delete(id);
       // 409: removal already in progress (another caller); it will be gone.
       await tolerate(() => docker.getContainer(id).remove({ force: true, v: true }), [409]);
     },
@@ -327,8 +331,23 @@ export function createDockerRuntime(options: DockerRuntimeOptions = {}): Contain
     async list(labels) {
       const filters = { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) };
       const summaries = await docker.listContainers({ all: true, filters });
-      // The summary lacks exit codes and times; containers may vanish before their inspect.
-      const infos = await Promise.all(summaries.map((s) => inspect(s.Id)));
+      // The summary lacks exit codes and times, so each container is inspected, but only
+      // when its state moved since the last look: what an inspect says does not change
+      // while a container stays running, or stays exited. Containers may vanish meanwhile.
+      const infos = await Promise.all(
+        summaries.map(async (s) => {
+          const cached = seen.get(s.Id);
+          if (cached && cached.state === s.State) return cached;
+          const info = await inspect(s.Id);
+          if (info) seen.set(s.Id, info);
+          return info;
+        }),
+      );
+      const live = new Set(summaries.map((s) => s.Id));
+      // Forget containers of this selection that are gone.
+      for (const [id, info] of seen) {
+        if (!live.has(id) && Object.entries(labels).every(([k, v]) => info.labels[k] === v)) seen.delete(id);
+      }
       return infos.filter((i): i is ContainerInfo => i !== undefined);
     },
 
