@@ -3,6 +3,7 @@
 // every client it opened when the command ends, however it ends.
 import { type ApiClient, createApiClient } from '../../pkg/client/api-client.js';
 import { type Client, createClient } from '../../pkg/client/client.js';
+import { createPodsClient, type PodsClient } from '../../pkg/client/pods-client.js';
 import type { GlobalOptions } from './options.js';
 import { renderJson, renderTable } from './output.js';
 
@@ -24,6 +25,7 @@ const MAX_DIAL_MS = 2000;
 export class CtlContext {
   private readonly clients: Client[] = [];
   private apiClient: ApiClient | undefined;
+  private podsClient: PodsClient | undefined;
   /** Set by commands with -A and --show-labels, for the printers. */
   allNamespaces = false;
   showLabels = false;
@@ -58,6 +60,16 @@ export class CtlContext {
     return this.apiClient;
   }
 
+  /** The Pods service's client (logs, exec, top) over the endpoints, made once. */
+  get pods(): PodsClient {
+    this.podsClient ??= createPodsClient({
+      endpoints: this.options.endpoints,
+      requestTimeoutMs: this.options.timeoutMs,
+      dialTimeoutMs: Math.min(MAX_DIAL_MS, this.options.timeoutMs),
+    });
+    return this.podsClient;
+  }
+
   /** The namespace for namespaced objects (-n, the context's, or default). */
   get namespace(): string {
     return this.options.namespace;
@@ -89,6 +101,7 @@ export class CtlContext {
 
   async close(): Promise<void> {
     this.apiClient?.close();
+    this.podsClient?.close();
     await Promise.all(this.clients.splice(0).map((c) => c.close()));
   }
 }

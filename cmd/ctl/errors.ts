@@ -21,7 +21,11 @@ export class CtlError extends Error {
 
 /** The command failed and has already said why, one line per problem: exit 1, nothing more. */
 export class ReportedFailure extends Error {
-  constructor(readonly failures: number) {
+  /** `exitCode`: what berthctl exits with (exec passes its command's code through). */
+  constructor(
+    readonly failures: number,
+    readonly exitCode: number = 1,
+  ) {
     super(`${failures} failed`);
     this.name = 'ReportedFailure';
   }

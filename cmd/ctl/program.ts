@@ -7,9 +7,13 @@ import { addConfigCommands } from './commands/config.js';
 import { addDeleteCommand } from './commands/delete.js';
 import { addDescribeCommand } from './commands/describe.js';
 import { addEventsCommand } from './commands/events.js';
+import { addExecCommand } from './commands/exec.js';
 import { addExplainCommands } from './commands/explain.js';
 import { addGetCommand } from './commands/get.js';
+import { addLogsCommand } from './commands/logs.js';
+import { addNodeCommands } from './commands/nodes.js';
 import { addScaleCommand } from './commands/scale.js';
+import { addTopCommand } from './commands/top.js';
 import { addVersionCommand } from './commands/version.js';
 import { addKvCommands } from './commands/kv.js';
 import { addMemberCommands } from './commands/member.js';
@@ -91,6 +95,10 @@ export function buildProgram(io: CtlIO, failedIn: { path: string } = { path: PRO
   addDeleteCommand(program, io);
   addScaleCommand(program, io);
   addEventsCommand(program, io);
+  addLogsCommand(program, io);
+  addExecCommand(program, io);
+  addTopCommand(program, io);
+  addNodeCommands(program, io);
   addExplainCommands(program, io);
   addConfigCommands(program, io);
   addVersionCommand(program, io);
@@ -130,7 +138,7 @@ export async function run(argv: string[], io: CtlIO): Promise<number> {
       io.stderr(`${PROGRAM}: ${err.message}\nRun '${PROGRAM} --help' for usage.\n`);
       return ExitCode.Usage;
     }
-    if (err instanceof ReportedFailure) return ExitCode.Failed;
+    if (err instanceof ReportedFailure) return err.exitCode;
     io.stderr(`${PROGRAM}: ${errorMessage(err, safeGlobals(program))}\n`);
     if (!(err instanceof CtlError) && process.env.BERTH_DEBUG && err instanceof Error) {
       io.stderr(`${err.stack}\n`);

@@ -82,16 +82,15 @@ export function addPodsService(server: grpc.Server, deps: PodsServiceDeps): { cl
   const forwardUnary = (address: string, name: string, req: Req): Promise<Req> => {
     const m = method(name);
     return new Promise((resolve, reject) => {
-      peers
-        .get(address)
-        .makeUnaryRequest(
-          m.path,
-          m.requestSerialize as (v: object) => Buffer,
-          m.responseDeserialize as (b: Buffer) => Req,
-          { ...req, local: true },
-          { deadline: Date.now() + DEFAULT_EXEC_TIMEOUT_MS + 10_000 },
-          (err, res) => (err ? reject(relayError(err)) : resolve(res as Req)),
-        );
+      peers.get(address).makeUnaryRequest(
+        m.path,
+        m.requestSerialize as (v: object) => Buffer,
+        m.responseDeserialize as (b: Buffer) => Req,
+        { ...req, local: true },
+        // The command's own limit (exec) or the default, plus time for the hop.
+        { deadline: Date.now() + (Number(req.timeout_ms) || DEFAULT_EXEC_TIMEOUT_MS) + 10_000 },
+        (err, res) => (err ? reject(relayError(err)) : resolve(res as Req)),
+      );
     });
   };
 
