@@ -220,7 +220,7 @@ export class Agent {
       this.dirty.add(uid);
       return;
     }
-    const run = this.limited(() => this.syncOne(uid)).finally(() => {
+    const run = this.syncOne(uid).finally(() => {
       this.running.delete(uid);
       if (this.dirty.delete(uid)) this.enqueue(uid);
     });
@@ -231,9 +231,9 @@ export class Agent {
   private readonly waiting: (() => void)[] = [];
 
   /**
-   * At most MAX_CONCURRENT_SYNCS pods talk to the engine at once: a burst of pods then
-   * starts one after another instead of all finishing together, late (one dockerd does the
-   * work either way).
+   * At most MAX_CONCURRENT_SYNCS pods make containers at once: a burst of pods then starts
+   * one after another instead of all finishing together, late (one dockerd does the work
+   * either way). Status and probe work never waits for a slot.
    */
   private async limited<T>(fn: () => Promise<T>): Promise<T> {
     if (this.active >= MAX_CONCURRENT_SYNCS) await new Promise<void>((r) => this.waiting.push(r));
@@ -264,6 +264,7 @@ export class Agent {
           events: this.events,
           logger: this.o.logger,
           requeue: (id, after) => this.enqueue(id, after),
+          engineSlot: (fn) => this.limited(fn),
           now: Date.now,
         },
         uid,

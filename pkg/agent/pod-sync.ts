@@ -54,6 +54,8 @@ export interface PodSyncDeps {
   logger: Logger;
   /** Ask for another sync of this pod soon (a probe changed, a back-off ends). */
   requeue(uid: string, afterMs?: number): void;
+  /** Runs engine work that makes containers, a few pods at a time (status work never waits). */
+  engineSlot<T>(fn: () => Promise<T>): Promise<T>;
   now(): number;
 }
 
@@ -144,10 +146,12 @@ export class PodSync {
     const ports = await this.allocatePorts(pod);
     const spec = sandboxSpec(pod, this.d.nodeName, this.d.nodeAddress, ports);
     spec.labels = { ...spec.labels, ...this.d.nodeLabels, [PORTS_LABEL]: JSON.stringify(ports) };
-    await this.d.runtime.ensureSandboxImage();
-    const id = await this.d.runtime.createSandbox(spec);
-    await this.d.runtime.start(id);
-    const info = (await this.d.runtime.inspect(id)) as ContainerInfo;
+    const info = await this.d.engineSlot(async () => {
+      await this.d.runtime.ensureSandboxImage();
+      const id = await this.d.runtime.createSandbox(spec);
+      await this.d.runtime.start(id);
+      return (await this.d.runtime.inspect(id)) as ContainerInfo;
+    });
     return { info, ports };
   }
 
@@ -305,11 +309,13 @@ export class PodSync {
     });
     spec.labels = { ...spec.labels, ...this.d.nodeLabels };
     try {
-      const id = await this.d.runtime.createContainer(spec);
-      this.d.events.recordQuietly(obj, 'Normal', 'Created', `Created container ${c.name}`);
-      await this.d.runtime.start(id);
-      this.d.events.recordQuietly(obj, 'Normal', 'Started', `Started container ${c.name}`);
-      const info = (await this.d.runtime.inspect(id)) as ContainerInfo;
+      const info = await this.d.engineSlot(async () => {
+        const id = await this.d.runtime.createContainer(spec);
+        this.d.events.recordQuietly(obj, 'Normal', 'Created', `Created container ${c.name}`);
+        await this.d.runtime.start(id);
+        this.d.events.recordQuietly(obj, 'Normal', 'Started', `Started container ${c.name}`);
+        return (await this.d.runtime.inspect(id)) as ContainerInfo;
+      });
       this.d.crashBackoff.noteStarted(this.key(c.name), this.d.now());
       if (info.state === 'running') this.startProbes(pod, c, info, sandbox.ports);
       else this.d.requeue(this.uid, 0);

@@ -1,4 +1,15 @@
 // Every controller the manager runs on the leader, in one list.
+import { deploymentController } from './deployment.js';
+import { garbageCollectorController } from './garbage-collector.js';
 import type { ControllerDefinition } from './manager.js';
+import { namespaceController } from './namespace.js';
+import { nodeLifecycleController } from './node-lifecycle.js';
+import { replicaSetController } from './replicaset.js';
 
-export const CONTROLLERS: ControllerDefinition[] = [];
+export const CONTROLLERS: ControllerDefinition[] = [
+  replicaSetController,
+  deploymentController,
+  nodeLifecycleController,
+  garbageCollectorController,
+  namespaceController,
+];
