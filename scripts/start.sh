@@ -38,10 +38,10 @@ for _ in $(seq 1 60); do
     # berthctl finds the cluster through a context in its config file (~/.berth/config).
     node dist/cmd/ctl/main.js config set-context local --endpoints "$ENDPOINTS" --current >/dev/null
     echo "[start] berthctl context \"local\" written to ${BERTH_CONFIG:-~/.berth/config}"
-    echo "[start] applying the demo app (examples/demo.yaml, examples/demo-pods.yaml)"
+    echo "[start] applying the demo app (examples/demo.yaml)"
     applied=0
     for _ in $(seq 1 20); do
-      if node dist/cmd/ctl/main.js apply -f examples/demo.yaml -f examples/demo-pods.yaml; then applied=1; break; fi
+      if node dist/cmd/ctl/main.js apply -f examples/demo.yaml; then applied=1; break; fi
       sleep 1
     done
     [[ $applied == 1 ]] || echo "[start] could not apply the demo app; see the lines above" >&2
@@ -52,7 +52,7 @@ for _ in $(seq 1 60); do
         let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
           const items = JSON.parse(s || "{}").items || [];
           const ready = items.filter((p) => (p.status?.conditions || []).some((c) => c.type === "Ready" && c.status === "True"));
-          if (items.length === 0 || ready.length < items.length) return;
+          if (items.length < 3 || ready.length < items.length) return;
           for (const p of ready) for (const e of p.status.endpoints || []) console.log(`  http://${e.hostIP}:${e.hostPort}/   (${p.metadata.name} on ${p.spec.nodeName})`);
         });')
       [[ -n $urls ]] && break
@@ -67,8 +67,8 @@ every node. The demo app (namespace demo) answers at:
 ${urls:-  (its pods are not ready yet: npx berthctl get pods -n demo)}
 
   berthctl:   npx berthctl get pods -n demo -o wide
-              npx berthctl describe pod web-n1 -n demo
-              npx berthctl logs web-n2 -n demo
+              npx berthctl describe deploy web -n demo
+              npx berthctl rollout restart deploy/web -n demo && npx berthctl rollout status deploy/web -n demo
               npx berthctl cluster status
   etcdctl:    ETCDCTL_API=3 etcdctl --endpoints $ENDPOINTS get --prefix --keys-only /registry/
   logs:       .berth/n1.log .berth/n2.log .berth/n3.log
