@@ -43,7 +43,7 @@ export interface AgentOptions {
 }
 
 const DEFAULT_RESYNC_MS = 2000;
-const MAX_CONCURRENT_SYNCS = 4;
+const MAX_CONCURRENT_SYNCS = 2;
 
 export class Agent {
   readonly io: PodIO;
