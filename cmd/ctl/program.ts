@@ -12,6 +12,7 @@ import { addExplainCommands } from './commands/explain.js';
 import { addGetCommand } from './commands/get.js';
 import { addLogsCommand } from './commands/logs.js';
 import { addNodeCommands } from './commands/nodes.js';
+import { addRolloutCommands } from './commands/rollout.js';
 import { addScaleCommand } from './commands/scale.js';
 import { addTopCommand } from './commands/top.js';
 import { addVersionCommand } from './commands/version.js';
@@ -94,6 +95,7 @@ export function buildProgram(io: CtlIO, failedIn: { path: string } = { path: PRO
   addDescribeCommand(program, io);
   addDeleteCommand(program, io);
   addScaleCommand(program, io);
+  addRolloutCommands(program, io);
   addEventsCommand(program, io);
   addLogsCommand(program, io);
   addExecCommand(program, io);
