@@ -3,6 +3,7 @@
 // always one JSON object with the figures.
 import { parseArgs } from 'node:util';
 import { runFailoverBench } from './failover.js';
+import { formatNodeFailBench, runNodeFailBench } from './nodefail.js';
 import { runPodStartBench } from './podstart.js';
 import { formatScheduleBench, runScheduleBench } from './schedule.js';
 import { parseDuration } from './stats.js';
@@ -19,6 +20,9 @@ benchmarks:
   podstart   3 nodes with the agent: pods bound to nodes (image present) created one after
              another, then all at once; create -> Running and -> Ready, p50/p99 vs Kubernetes'
              SLO (p99 <= 5 s)
+  nodefail   3 nodes with the agent, a 6-replica Deployment: SIGKILL a worker and remove its
+             containers, N times; kill -> node not Ready (detect) and -> 6 replicas Ready
+             again (recover), p50/max, vs Kubernetes, Nomad and Swarm defaults
   schedule   the scheduler core alone: 10,000 pods on 1,000 simulated nodes (seeded mix of
              sizes, taints, selectors, anti-affinity); pods/s and per-pod p50/p99
 
@@ -38,7 +42,9 @@ failover:
   --settle T            steady writing before each kill (default 1s)
 podstart:
   --pods N              pods per phase (default 30)
-  --timeout T           give up after this long (default 3m)`;
+  --timeout T           give up after this long (default 3m)
+nodefail:
+  --runs N              worker kills (default 5)`;
 
 function positiveInt(name: string, v: string): number {
   const n = Number(v);
@@ -77,6 +83,7 @@ async function main(argv: string[]): Promise<number> {
         settle: { type: 'string', default: '1s' },
         pods: { type: 'string', default: '30' },
         timeout: { type: 'string', default: '3m' },
+        runs: { type: 'string', default: '5' },
       },
     });
   try {
@@ -91,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
     v.help ||
     name === undefined ||
     positionals.length > 1 ||
-    !['store', 'failover', 'podstart', 'schedule'].includes(name)
+    !['store', 'failover', 'podstart', 'schedule', 'nodefail'].includes(name)
   ) {
     if (name !== undefined && !v.help)
       process.stderr.write(`bench: unknown benchmark "${positionals.join(' ')}"\n\n`);
@@ -153,6 +160,23 @@ async function main(argv: string[]): Promise<number> {
   } else if (name === 'schedule') {
     const r = runScheduleBench({ nodes: 1000, pods: 10_000, seed: 1, log });
     if (!v.json) process.stdout.write(formatScheduleBench(r));
+    result = r;
+  } else if (name === 'nodefail') {
+    let opts: Parameters<typeof runNodeFailBench>[0];
+    try {
+      opts = {
+        berth: common.berth,
+        log,
+        runs: positiveInt('--runs', v.runs),
+        replicas: 6,
+        timeoutMs: 120_000,
+      };
+    } catch (err) {
+      process.stderr.write(`bench: ${(err as Error).message}\n`);
+      return 2;
+    }
+    const r = await runNodeFailBench(opts);
+    if (!v.json) process.stdout.write(formatNodeFailBench(r));
     result = r;
   } else if (name === 'podstart') {
     let opts: Parameters<typeof runPodStartBench>[0];

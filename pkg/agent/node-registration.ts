@@ -116,12 +116,16 @@ export class NodeRegistration {
     }
     while (!signal.aborted) {
       try {
-        await this.renewLease();
-        if (this.now() - this.lastStatusAt >= this.o.statusMs) await this.writeStatus();
-      } catch (err) {
-        if (!(err instanceof ApiError && err.code === ApiErrorCode.Unavailable)) {
-          this.o.logger.warn({ err }, 'heartbeat failed');
+        // A renewal stuck on a leader that just died must not hold the next ones back: give
+        // each at most two heartbeats, then go on (it may still land; renewals are unguarded).
+        await withTimeout(this.renewLease(), this.o.heartbeatMs * 2);
+        if (this.now() - this.lastStatusAt >= this.o.statusMs) {
+          await withTimeout(this.writeStatus(), this.o.heartbeatMs * 2);
         }
+      } catch (err) {
+        const transient = err instanceof ApiError && err.code === ApiErrorCode.Unavailable;
+        if (err instanceof HeartbeatTimeout || transient) this.o.logger.debug({ err }, 'heartbeat delayed');
+        else this.o.logger.warn({ err }, 'heartbeat failed');
       }
       await sleep(this.o.heartbeatMs, signal);
     }
@@ -225,8 +229,6 @@ export class NodeRegistration {
     this.lastStatusAt = now;
   }
 
-  private leaseRevision: string | undefined;
-
   private async renewLease(): Promise<void> {
     const { api, nodeName } = this.o;
     const spec = {
@@ -234,27 +236,32 @@ export class NodeRegistration {
       leaseDurationSeconds: Math.max(1, Math.ceil((this.o.heartbeatMs * 40) / 1000)),
       renewTime: microTime(this.now()),
     };
-    const lease = (rv?: string): ApiObject => ({
+    // Unguarded: this node is the Lease's only writer, and renewals may overlap (see run()).
+    const lease: ApiObject = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: nodeName, namespace: NODE_LEASE_NAMESPACE, ...(rv ? { resourceVersion: rv } : {}) },
+      metadata: { name: nodeName, namespace: NODE_LEASE_NAMESPACE },
       spec,
-    });
+    };
     try {
-      const written = await api.update(lease(this.leaseRevision));
-      this.leaseRevision = written.metadata.resourceVersion;
+      await api.update(lease);
     } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      if (err.code === ApiErrorCode.NotFound) {
-        this.leaseRevision = (await api.create(lease())).metadata.resourceVersion;
-      } else if (err.code === ApiErrorCode.Conflict) {
-        // Someone else wrote it (or our previous write's answer was lost): next round is unguarded once.
-        this.leaseRevision = undefined;
-      } else {
-        throw err;
-      }
+      if (!(err instanceof ApiError && err.code === ApiErrorCode.NotFound)) throw err;
+      await api.create(lease);
     }
   }
+}
+
+class HeartbeatTimeout extends Error {}
+
+/** `p`, or a HeartbeatTimeout after `ms` (p goes on; its outcome is then ignored). */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HeartbeatTimeout(`no answer within ${ms} ms`)), ms);
+  });
+  p.catch(() => {});
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

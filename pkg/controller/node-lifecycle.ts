@@ -27,6 +27,14 @@ export const TAINT_NODE_NOT_READY = 'node.kubernetes.io/not-ready';
 export const NODE_STATUS_UNKNOWN = 'NodeStatusUnknown';
 export const NODE_STATUS_UNKNOWN_MESSAGE = 'Berth agent stopped posting node status.';
 export const NODE_STATUS_NEVER_UPDATED = 'NodeStatusNeverUpdated';
+/** How often evictions paused for a full disruption are looked at again (ms). */
+const FULL_DISRUPTION_RECHECK_MS = 1000;
+
+function isReady(node: ApiObject): boolean {
+  const conditions = (node.status?.conditions as { type: string; status: string }[] | undefined) ?? [];
+  return conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
 /** The reason of the Event recorded on a pod evicted for a NoExecute taint. */
 export const TAINT_MANAGER_EVICTION = 'TaintManagerEviction';
 
@@ -138,7 +146,10 @@ class NodeLifecycleController {
   private sawHeartbeat(name: string, renewTime: unknown, fromLease: boolean): void {
     const prev = this.heartbeats.get(name);
     if (prev && (!fromLease || prev.renewTime === renewTime)) return;
-    this.heartbeats.set(name, { renewTime, seenAt: this.ctx.now() });
+    // A leader that has just taken over gives every node a second grace period: heartbeats
+    // that were in flight to the old leader may have stalled during the election.
+    const seenAt = prev ? this.ctx.now() : this.ctx.now() + this.ctx.options.nodeGracePeriodMs;
+    this.heartbeats.set(name, { renewTime, seenAt: Math.max(seenAt, prev?.seenAt ?? 0) });
   }
 
   async reconcile(name: string): Promise<ReconcileResult | undefined> {
@@ -272,6 +283,13 @@ class NodeLifecycleController {
     const starts = this.startsOf(name);
     for (const id of [...starts.keys()]) if (!live.has(id)) starts.delete(id);
     if (noExecute.length === 0) return undefined;
+    // Full disruption (Kubernetes' rule): when no node is Ready, the likelier fault is the
+    // control plane's view, not every machine; evicting would only empty the cluster.
+    const all = this.nodes.list();
+    if (all.length > 0 && all.every((n) => !isReady(n))) {
+      this.ctx.logger.warn({ node: name }, 'no node is Ready: evictions paused (full disruption)');
+      return FULL_DISRUPTION_RECHECK_MS;
+    }
     const unreachable = noExecute.some((t) => t.key === TAINT_NODE_UNREACHABLE);
     let next: number | undefined;
     for (const pod of this.pods.byIndex(POD_NODE_INDEX, name)) {

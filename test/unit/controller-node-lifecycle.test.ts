@@ -156,6 +156,9 @@ test('tolerations: matching and how long a NoExecute taint is tolerated', (t) =>
 
 test('a node that stops heartbeating turns Unknown and tainted; pods go by their tolerations; it recovers', async (t) => {
   const { api, start } = await setup(t);
+  // A healthy node beside it: with no node Ready at all, evictions pause (full disruption).
+  await createNode(api, 'healthy');
+  heartbeat(t, api, 'healthy');
   await createNode(api, 'n1');
   let stopBeats = heartbeat(t, api, 'n1');
   await createPod(api, 'plain', 'n1');
@@ -220,6 +223,19 @@ test('a node that stops heartbeating turns Unknown and tainted; pods go by their
   stopBeats();
 });
 
+test('with no node Ready, evictions pause (full disruption)', async (t) => {
+  const { api, start } = await setup(t);
+  await createNode(api, 'lonely');
+  await createPod(api, 'kept', 'lonely');
+  await start();
+  await waitFor(
+    'unreachable taints',
+    async () => taintsOf(await api.get('nodes', undefined, 'lonely')).length === 2,
+  );
+  await sleep(EVICTION * 3);
+  t.true(await exists(api, 'kept'), 'the only node is down: its pods are not evicted');
+});
+
 test('a new leader gives every node a full grace period before declaring it dead', async (t) => {
   const { api, start } = await setup(t);
   await createNode(api, 'old');
@@ -240,6 +256,9 @@ test('a new leader gives every node a full grace period before declaring it dead
 
 test('a node reporting Ready=False gets not-ready taints, its pods are evicted, and it recovers', async (t) => {
   const { api, start } = await setup(t);
+  // A healthy node beside it: with no node Ready at all, evictions pause (full disruption).
+  await createNode(api, 'healthy');
+  heartbeat(t, api, 'healthy');
   await createNode(api, 'n2');
   const stopBeats = heartbeat(t, api, 'n2');
   await createPod(api, 'p', 'n2');
@@ -275,6 +294,9 @@ test('a node reporting Ready=False gets not-ready taints, its pods are evicted, 
 
 test('a pod deleted gracefully on an unreachable node is removed once its grace period ends', async (t) => {
   const { api, start } = await setup(t);
+  // A healthy node beside it: with no node Ready at all, evictions pause (full disruption).
+  await createNode(api, 'healthy');
+  heartbeat(t, api, 'healthy');
   await createNode(api, 'n3');
   await createPod(api, 'stuck', 'n3', [{ operator: 'Exists' }]);
   await start();
