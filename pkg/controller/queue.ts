@@ -41,7 +41,10 @@ export class WorkQueue {
   /** Add after `ms` (a delayed re-check: a back-off that ends, a deadline that passes). */
   addAfter(key: string, ms: number): void {
     if (this.shut) return;
-    if (ms <= 0) return this.add(key);
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
     const prev = this.timers.get(key);
     if (prev) clearTimeout(prev);
     this.timers.set(

@@ -499,32 +499,26 @@ test.serial('endpoint status -w table', async (t) => {
 test.serial("etcdctl reads Berth's own objects under /registry/, as the API wrote them", async (t) => {
   const api = createApiClient({ endpoints: berth?.endpoints() ?? [] });
   t.teardown(() => api.close());
-  const deployment = await api.apply({
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: 'web', labels: { app: 'web' } },
-    spec: {
-      replicas: 2,
-      selector: { matchLabels: { app: 'web' } },
-      template: {
-        metadata: { labels: { app: 'web' } },
-        spec: { containers: [{ name: 'web', image: 'berth/busybox:test' }] },
-      },
-    },
+  // A ConfigMap: no controller writes to it after us, so the stored JSON is exactly ours.
+  const written = await api.apply({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'settings', labels: { app: 'web' } },
+    data: { mode: 'fast', 'index.html': '<h1>hello</h1>' },
   });
-  const r = await ctl(targets[0] as Target, ['get', '--prefix', '/registry/deployments/', '-w', 'json']);
+  const r = await ctl(targets[0] as Target, ['get', '--prefix', '/registry/configmaps/', '-w', 'json']);
   t.is(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { kvs: { key: string; value: string; mod_revision: number }[] };
   const kv = out.kvs.find(
-    (k) => Buffer.from(k.key, 'base64').toString() === '/registry/deployments/default/web',
+    (k) => Buffer.from(k.key, 'base64').toString() === '/registry/configmaps/default/settings',
   );
-  t.truthy(kv, 'the deployment is at /registry/deployments/<namespace>/<name>');
+  t.truthy(kv, 'the object is at /registry/<resource>/<namespace>/<name>');
   const stored = JSON.parse(Buffer.from(kv?.value ?? '', 'base64').toString()) as { metadata: object };
   t.is(
     String(kv?.mod_revision),
-    deployment.object.metadata.resourceVersion ?? '',
+    written.object.metadata.resourceVersion ?? '',
     'resourceVersion is the mod revision',
   );
-  const { resourceVersion: _, ...meta } = deployment.object.metadata;
-  t.deepEqual(stored, { ...deployment.object, metadata: meta });
+  const { resourceVersion: _, ...meta } = written.object.metadata;
+  t.deepEqual(stored, { ...written.object, metadata: meta });
 });
