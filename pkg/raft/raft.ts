@@ -219,6 +219,33 @@ export class Raft {
     this.maybeSendAppend(to, true);
   }
 
+  /**
+   * A member being removed hears nothing more from us: send it, from what it has
+   * acknowledged, the entries up to its removal with the commit index, so it applies the
+   * removal even if the entry itself was still on its way (a heartbeat alone only commits
+   * what it already has).
+   */
+  private tellRemoved(to: NodeId): void {
+    const pr = this.tracker.progress.get(to);
+    if (!pr) return;
+    try {
+      const entries = this.log.entries(pr.match + 1, this.maxMsgSize);
+      this.send(
+        message({
+          type: MessageType.App,
+          to,
+          index: pr.match,
+          logTerm: this.log.term(pr.match),
+          entries,
+          commit: this.log.committed,
+        }),
+      );
+    } catch {
+      // Compacted past what it has: a heartbeat is the best we can do.
+      this.sendHeartbeat(to, EMPTY);
+    }
+  }
+
   private sendHeartbeat(to: NodeId, ctx: Uint8Array): void {
     const pr = this.tracker.progress.get(to);
     // Never tell a follower to commit past what it is known to have.
@@ -846,13 +873,7 @@ export class Raft {
       case ConfChangeType.RemoveNode:
         // Nobody sends to a removed member afterwards: tell it now that its removal is
         // committed (within what it has acknowledged), so it applies it and can answer.
-        if (
-          this.state === StateRole.Leader &&
-          cc.nodeId !== this.id &&
-          this.tracker.progress.has(cc.nodeId)
-        ) {
-          this.sendHeartbeat(cc.nodeId, EMPTY);
-        }
+        if (this.state === StateRole.Leader && cc.nodeId !== this.id) this.tellRemoved(cc.nodeId);
         this.tracker.remove(cc.nodeId);
         break;
     }
