@@ -73,7 +73,8 @@ export class PodSync {
   private readonly probes = new Map<string, Probed>();
   /** Exited engine containers whose back-off was already counted. */
   private readonly countedExits = new Set<string>();
-  private volumesReady = false;
+  /** The pod's volumes on the host (name → path), once they were all prepared. */
+  private volumes: Map<string, string> | undefined;
   private lastStatus: unknown;
   /** The engine's message of the last failed pull per image, for ImagePullBackOff. */
   private readonly lastPullError = new Map<string, string>();
@@ -186,9 +187,9 @@ export class PodSync {
   }
 
   private async ensureVolumes(pod: Pod): Promise<string[]> {
-    if (!this.volumesReady) {
+    if (!this.volumes) {
       const r = await prepareVolumes(pod, this.d.dataDir, this.d.lookups);
-      if (r.errors.length === 0) this.volumesReady = true;
+      if (r.errors.length === 0) this.volumes = r.mounts;
       return r.errors;
     }
     return (await updateVolumes(pod, this.d.dataDir, this.d.lookups)).errors;
@@ -294,7 +295,7 @@ export class PodSync {
     if (image) return waiting(image.reason, image.message);
     if (volumeErrors.length > 0) return waiting(Waiting.CreateContainerConfigError, volumeErrors.join('; '));
     const env = await resolveEnv(c, pod, this.d.lookups);
-    const mounts = await mountsFor(c, await this.volumeMap(pod), pod.spec.volumes);
+    const mounts = await mountsFor(c, this.volumes ?? new Map(), pod.spec.volumes);
     const errors = [...env.errors, ...mounts.errors];
     if (errors.length > 0) {
       this.d.events.recordQuietly(obj, 'Warning', 'Failed', `Error: ${errors.join('; ')}`);
@@ -326,10 +327,6 @@ export class PodSync {
       this.d.requeue(this.uid, 2000);
       return waiting(Waiting.CreateContainerError, message);
     }
-  }
-
-  private async volumeMap(pod: Pod): Promise<Map<string, string>> {
-    return (await prepareVolumes(pod, this.d.dataDir, this.d.lookups)).mounts;
   }
 
   /** Undefined when the image is here; else why the container waits. */
@@ -493,7 +490,7 @@ export class PodSync {
       this.d.crashBackoff.forgetPrefix(`${this.uid}/`);
       await removePodDir(this.d.dataDir, this.uid).catch(() => {});
     }
-    this.volumesReady = false;
+    this.volumes = undefined;
   }
 }
 
