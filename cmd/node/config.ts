@@ -23,6 +23,8 @@ export interface NodeConfig {
   snapshotEntries: number;
   logLevel: string;
   agent: AgentConfig;
+  /** Run the scheduler and controllers while this node leads (default). */
+  controllers: boolean;
 }
 
 export class NodeConfigError extends Error {
@@ -121,6 +123,10 @@ export function buildCommand(): Command {
         10000,
       )
       .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+      .option(
+        '--no-controllers',
+        'never run the scheduler and controllers, even as leader (a store-and-API cluster, for tests)',
+      )
       .exitOverride()
       // Errors come back as NodeConfigError and are printed once, by main.
       .configureOutput({ outputError: () => {} }),
@@ -128,6 +134,7 @@ export function buildCommand(): Command {
 }
 
 interface RawFlags extends RawAgentFlags {
+  controllers: boolean;
   name: string;
   address: string;
   dataDir?: string;
@@ -176,6 +183,7 @@ export function toConfig(f: RawFlags): NodeConfig {
     snapshotEntries: f.snapshotEntries,
     logLevel: f.logLevel,
     agent: toAgentConfig(f),
+    controllers: f.controllers !== false,
   };
   if (f.initialCluster && f.join)
     throw new NodeConfigError('give either --initial-cluster or --join, not both');

@@ -212,7 +212,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
   const leader = new LeaderGate(
     store,
     store.raft,
-    leaderComponents(logger),
+    cfg.controllers ? leaderComponents(logger) : [],
     logger.child({ component: 'leader' }),
   );
   leader.start();

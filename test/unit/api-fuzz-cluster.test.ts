@@ -46,7 +46,9 @@ let nextNode = 0;
 const started = Date.now();
 
 test.before(async () => {
-  cluster = await BerthCluster.start({ size: 3 });
+  // No controllers: they would act on the valid objects (create pods, record events), and
+  // this test must tell the API's own writes from none at all.
+  cluster = await BerthCluster.start({ size: 3, extraArgs: ['--no-controllers'] });
   const endpoints = cluster.endpoints();
   store = createClient({ endpoints });
   perNode = endpoints.map((ep) => createApiClient({ endpoints: [ep], requestTimeoutMs: 10_000 }));
