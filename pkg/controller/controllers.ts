@@ -1,5 +1,6 @@
 // Every controller the manager runs on the leader, in one list.
 import { deploymentController } from './deployment.js';
+import { endpointsController } from './endpoints.js';
 import { garbageCollectorController } from './garbage-collector.js';
 import type { ControllerDefinition } from './manager.js';
 import { namespaceController } from './namespace.js';
@@ -9,6 +10,7 @@ import { replicaSetController } from './replicaset.js';
 export const CONTROLLERS: ControllerDefinition[] = [
   replicaSetController,
   deploymentController,
+  endpointsController,
   nodeLifecycleController,
   garbageCollectorController,
   namespaceController,
