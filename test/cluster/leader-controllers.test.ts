@@ -48,7 +48,7 @@ async function steadyPods(): Promise<Json[]> {
 }
 
 async function leaderIndex(): Promise<number> {
-  const client = createClient({ endpoints: env.cluster.endpoints() });
+  const client = createClient({ endpoints: env.cluster.endpoints(), requestTimeoutMs: 10_000 });
   try {
     return await waitFor(
       'a leader',

@@ -2,7 +2,7 @@
 // 127.0.K.i (K picked per cluster, so clusters in parallel test files never collide), with
 // faults a real machine suffers: SIGKILL, SIGSTOP, restarts, and iptables partitions on lo.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -47,16 +47,63 @@ function portFree(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** Where test clusters claim their subnets (one directory per K, holding the owner's pid). */
+const CLAIMS = join(tmpdir(), 'berth-test-subnets');
+
+/**
+ * Claim K for this process: an atomic mkdir, so two clusters starting at once (test files
+ * run in parallel) never both take it between a port check and the bind. A claim whose
+ * process is gone is stale and taken over.
+ */
+function claimSubnet(k: number): boolean {
+  const dir = join(CLAIMS, String(k));
+  mkdirSync(CLAIMS, { recursive: true });
+  try {
+    mkdirSync(dir);
+  } catch {
+    let owner = 0;
+    try {
+      owner = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+    } catch {
+      return false; // being claimed right now
+    }
+    if (owner > 0 && processAlive(owner)) return false;
+    rmSync(dir, { recursive: true, force: true });
+    try {
+      mkdirSync(dir);
+    } catch {
+      return false;
+    }
+  }
+  writeFileSync(join(dir, 'pid'), String(process.pid));
+  return true;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function releaseSubnet(k: number): void {
+  rmSync(join(CLAIMS, String(k)), { recursive: true, force: true });
+}
+
 /** Pick a 127.0.K.0/24 nobody here is using: K in 20..250 (0 is npm start's, 10 etcd's). */
 async function pickSubnet(size: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const k = 20 + Math.floor(Math.random() * 230);
+    if (!claimSubnet(k)) continue;
     let free = true;
     for (let i = 1; i <= size + 2 && free; i++) {
       free =
         (await portFree(`127.0.${k}.${i}`, CLIENT_PORT)) && (await portFree(`127.0.${k}.${i}`, PEER_PORT));
     }
     if (free) return k;
+    releaseSubnet(k);
   }
   throw new Error('no free 127.0.K.0/24 subnet for a test cluster');
 }
@@ -276,6 +323,7 @@ export class BerthCluster {
   async destroy(): Promise<void> {
     await this.heal();
     await Promise.all(this.nodes.map((_, i) => this.kill(i)));
+    releaseSubnet(this.subnet);
     if (!process.env.BERTH_KEEP_TEST_DATA) await rm(this.root, { recursive: true, force: true });
   }
 }
