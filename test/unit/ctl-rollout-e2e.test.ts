@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { waitFor as pollFor } from '../support/agent-helpers.js';
 import { BerthCluster } from '../support/berth-cluster.js';
 
 const CTL = fileURLToPath(new URL('../../cmd/ctl/main.js', import.meta.url));
@@ -49,28 +50,9 @@ async function getJson(...args: string[]): Promise<Json> {
   return JSON.parse(r.stdout);
 }
 
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  ms = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${ms} ms waiting for ${what}${last ? ` (last: ${String(last)})` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** The shared poll (test/support/agent-helpers.ts) with this file's 30 s default. */
+const waitFor = <T>(what: string, check: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> =>
+  pollFor(what, check, ms, 250);
 
 function docker(...args: string[]): Promise<Result> {
   return new Promise((resolve) => {
