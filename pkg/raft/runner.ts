@@ -50,6 +50,9 @@ export interface StateMachine {
 }
 
 /** pino-compatible; `child` is used when present. */
+/** How long the link to a removed member stays up after its removal is applied (ms). */
+const REMOVED_PEER_LINGER_MS = 3000;
+
 export interface RaftNodeLogger {
   debug(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
@@ -641,7 +644,14 @@ class Node implements RaftNode, MessageHandler {
         this.logger.warn({ index }, 'this node was removed from the cluster');
       } else {
         this.addresses.delete(cc.nodeId);
-        this.transport.removePeer(cc.nodeId);
+        // The leader's last word to the removed member (its removal, committed) goes out with
+        // the next Ready: keep the link a little longer so it is not dropped on the way.
+        const id = cc.nodeId;
+        const linger = setTimeout(() => {
+          const conf = this.appliedConf;
+          if (!conf.voters.includes(id) && !conf.learners.includes(id)) this.transport.removePeer(id);
+        }, REMOVED_PEER_LINGER_MS);
+        linger.unref();
       }
     } else if (cc.context.length > 0) {
       this.learnAddress(cc.nodeId, textDecoder.decode(cc.context));

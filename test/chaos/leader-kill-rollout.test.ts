@@ -50,7 +50,11 @@ test('a rollout interrupted by the leader dying finishes under the new leader wi
   const violations: string[] = [];
   const started = Date.now();
   const at = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+  // Judged only once both caches hold their lists: an event that arrives between the two
+  // lists would otherwise be checked against an empty pod cache.
+  let loaded = false;
   const check = (why: string) => {
+    if (!loaded) return;
     const rsSum = [...rsets.values()].reduce((n, rs) => n + (rs.spec?.replicas ?? 0), 0);
     const live = [...pods.values()].filter((p) => !p.metadata.deletionTimestamp && p.spec.nodeName);
     const ready = live.filter(isReady).length;
@@ -94,6 +98,7 @@ test('a rollout interrupted by the leader dying finishes under the new leader wi
     rsWatch.cancel();
     podWatch.cancel();
   });
+  loaded = true;
   check('initial');
 
   // Start the rollout; kill the leader once the new ReplicaSet has a Ready pod and the old
