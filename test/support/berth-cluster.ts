@@ -119,7 +119,21 @@ export class BerthCluster {
   ) {}
 
   /** Start a new cluster of `size` nodes and wait until every node serves clients. */
+  /**
+   * Start a cluster on a free subnet. A subnet can still be taken between the check and the
+   * nodes' binds (by something outside these tests): then the cluster starts again elsewhere.
+   */
   static async start(opts: ClusterOptions): Promise<BerthCluster> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await BerthCluster.startOnce(opts);
+      } catch (err) {
+        if (attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err;
+      }
+    }
+  }
+
+  private static async startOnce(opts: ClusterOptions): Promise<BerthCluster> {
     const subnet = await pickSubnet(opts.size);
     const root = await mkdtemp(join(tmpdir(), 'berth-cluster-'));
     const c = new BerthCluster(subnet, root, opts);
