@@ -80,7 +80,12 @@ test.serial(
     const client = createClient({ endpoints: env.cluster.endpoints() });
     const members = await client.cluster.memberList();
     const target = members.members.find((m) => m.name === env.nodeName(to));
-    await client.cluster.moveLeader(target?.id as string);
+    // On a busy machine a transfer may not finish within the node's own wait: ask again.
+    await waitFor(
+      'leadership to move',
+      async () => client.cluster.moveLeader(target?.id as string).then(() => true),
+      60_000,
+    );
     await client.close();
     t.is(await leaderIndex(), to);
     await waitFor(
