@@ -16,11 +16,11 @@
 //
 // Ownership: the bench starts one cluster and removes only what it made: its nodes (by pid)
 // and the containers labelled with this cluster's id.
-import { execFile, execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { cleanUpOnInterrupt } from './interrupt.js';
 import type { ApiObject } from '../pkg/api/types.js';
 import { type ApiClient, createApiClient } from '../pkg/client/api-client.js';
 import { BerthCluster } from '../test/support/berth-cluster.js';
@@ -174,25 +174,7 @@ export async function runNodeFailBench(o: NodeFailBenchOptions): Promise<NodeFai
     `log ${o.berth.logLevel})`;
   const names = cluster.nodes.map((n) => n.name);
   let clusterId: string | undefined;
-  // An interrupt must not leave nodes or containers behind; cli.ts exits right after its own
-  // handler, so this one works synchronously.
-  const onSignal = () => {
-    for (const n of cluster.nodes) n.proc?.kill('SIGKILL');
-    rmSync(cluster.root, { recursive: true, force: true });
-    if (!clusterId) return;
-    try {
-      const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=${CLUSTER_LABEL}=${clusterId}`], {
-        encoding: 'utf8',
-      })
-        .split('\n')
-        .filter((x) => x !== '');
-      if (ids.length > 0) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
-    } catch {
-      // Best effort: the process is going away.
-    }
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stopCleanUp = cleanUpOnInterrupt(cluster, () => clusterId);
 
   const api = createApiClient({ endpoints: cluster.endpoints(true) });
   const admin = createAdminClient(cluster.endpoints(true));
@@ -270,8 +252,7 @@ export async function runNodeFailBench(o: NodeFailBenchOptions): Promise<NodeFai
       await sleep(2000);
     }
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
+    stopCleanUp();
     api.close();
     await admin.close();
     await cluster.destroy();

@@ -13,12 +13,12 @@
 //
 // Ownership: the bench starts one cluster and removes only what it made: its pods (by name),
 // its nodes (by pid) and, last, any container left with this cluster's label.
-import { execFile, execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { cleanUpOnInterrupt } from './interrupt.js';
 import { type ApiError, ApiErrorCode } from '../pkg/api/errors.js';
 import type { ApiObject } from '../pkg/api/types.js';
 import { type ApiClient, type ApiWatchEvent, createApiClient } from '../pkg/client/api-client.js';
@@ -273,25 +273,7 @@ export async function runPodStartBench(o: PodStartBenchOptions): Promise<PodStar
     `berth-node x3 with the agent (tick ${o.berth.tickMs} ms, election ${o.berth.electionTicks ?? 10} ticks, ` +
     `log ${o.berth.logLevel})`;
   let clusterId: string | undefined;
-  // An interrupt must not leave nodes or containers behind; cli.ts exits right after its own
-  // handler, so this one works synchronously.
-  const onSignal = () => {
-    for (const n of cluster.nodes) n.proc?.kill('SIGKILL');
-    rmSync(cluster.root, { recursive: true, force: true });
-    if (!clusterId) return;
-    try {
-      const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=${CLUSTER_LABEL}=${clusterId}`], {
-        encoding: 'utf8',
-      })
-        .split('\n')
-        .filter((x) => x !== '');
-      if (ids.length > 0) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
-    } catch {
-      // Best effort: the process is going away.
-    }
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stopCleanUp = cleanUpOnInterrupt(cluster, () => clusterId);
 
   const api = createApiClient({ endpoints: cluster.endpoints(true) });
   const pods: PodTimes[] = [];
@@ -456,8 +438,7 @@ export async function runPodStartBench(o: PodStartBenchOptions): Promise<PodStar
         );
       }
     }
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stopCleanUp();
     host.loadavg_1m_end = hostLoad().loadavg_1m;
     o.log(`cluster destroyed${leftover ? `; ${leftover} containers were left behind and removed` : ''}`);
     if (errors.length > 0) {
