@@ -1,7 +1,7 @@
 // The kinds Berth serves and how each is addressed: Kubernetes' group/version, plural
 // resource name, short names, scope. One table, used by the API server (store keys), by
-// berthctl (names on the command line) and by explain. Later issues add rows (Ingress,
-// PersistentVolume(Claim), HorizontalPodAutoscaler) and nothing else needs to change.
+// berthctl (names on the command line) and by explain. Later issues add rows
+// (PersistentVolume(Claim), HorizontalPodAutoscaler) and nothing else needs to change.
 
 export interface KindInfo {
   kind: string;
@@ -56,6 +56,7 @@ export const KINDS: readonly KindInfo[] = [
   kind('ReplicaSet', 'apps', 'v1', 'replicasets', ['rs'], true, true),
   kind('Deployment', 'apps', 'v1', 'deployments', ['deploy'], true, true),
   kind('Lease', 'coordination.k8s.io', 'v1', 'leases', [], true, false),
+  kind('Ingress', 'networking.k8s.io', 'v1', 'ingresses', ['ing'], true, true),
 ];
 
 /** `deployments.apps`: kubectl's fully qualified resource name (just `pods` in the core group). */

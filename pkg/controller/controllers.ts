@@ -2,10 +2,12 @@
 import { deploymentController } from './deployment.js';
 import { endpointsController } from './endpoints.js';
 import { garbageCollectorController } from './garbage-collector.js';
+import { ingressStatusController } from './ingress-status.js';
 import type { ControllerDefinition } from './manager.js';
 import { namespaceController } from './namespace.js';
 import { nodeLifecycleController } from './node-lifecycle.js';
 import { replicaSetController } from './replicaset.js';
+import { serviceLoadBalancerController } from './service-lb.js';
 
 export const CONTROLLERS: ControllerDefinition[] = [
   replicaSetController,
@@ -14,4 +16,6 @@ export const CONTROLLERS: ControllerDefinition[] = [
   nodeLifecycleController,
   garbageCollectorController,
   namespaceController,
+  serviceLoadBalancerController,
+  ingressStatusController,
 ];

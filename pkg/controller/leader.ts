@@ -5,7 +5,7 @@
 // writes fail instead of racing the new leader's. A new leader starts from the store alone.
 
 import type { Logger } from 'pino';
-import { ApiServer } from '../api/server/api-server.js';
+import { ApiServer, type ApiServerOptions } from '../api/server/api-server.js';
 import type { KV } from '../store/types.js';
 
 export const FENCE_KEY = '/berth/controllers/leader';
@@ -34,6 +34,8 @@ export class LeaderGate {
     private readonly raft: LeadershipSource,
     private readonly components: LeaderComponent[],
     private readonly logger: Logger,
+    /** The node's own API settings (service ranges), for the fenced API the components get. */
+    private readonly apiOptions: Pick<ApiServerOptions, 'serviceCIDR' | 'nodePortRange'> = {},
   ) {}
 
   start(): void {
@@ -60,7 +62,12 @@ export class LeaderGate {
       this.logger.warn({ err }, 'leader: could not write the controllers fence; not starting them');
       return;
     }
-    const api = new ApiServer({ kv: this.kv, logger: this.logger, fence: { key: FENCE_KEY, value: fence } });
+    const api = new ApiServer({
+      ...this.apiOptions,
+      kv: this.kv,
+      logger: this.logger,
+      fence: { key: FENCE_KEY, value: fence },
+    });
     const started: LeaderComponent[] = [];
     this.running = { term, components: started };
     for (const c of this.components) {

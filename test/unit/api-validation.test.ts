@@ -236,6 +236,35 @@ spec:
   leaseDurationSeconds: 40
   renewTime: "2026-01-02T15:04:05.123456Z"
 `,
+  Ingress: `
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+  namespace: shop
+  annotations: { nginx.ingress.kubernetes.io/rewrite-target: / }
+spec:
+  ingressClassName: nginx
+  tls:
+    - hosts: [shop.example.com, "*.shop.example.com"]
+      secretName: shop-tls
+  defaultBackend:
+    service: { name: web, port: { name: http } }
+  rules:
+    - host: shop.example.com
+      http:
+        paths:
+          - { path: /api, pathType: Prefix, backend: { service: { name: api, port: { number: 8080 } } } }
+          - { path: /healthz, pathType: Exact, backend: { service: { name: api, port: { number: 8080 } } } }
+    - host: "*.shop.example.com"
+      http:
+        paths:
+          - pathType: ImplementationSpecific
+            backend: { resource: { apiGroup: k8s.example.com, kind: StorageBucket, name: static-assets } }
+status:
+  loadBalancer:
+    ingress: [{ ip: 127.0.0.2, ports: [{ port: 80, protocol: TCP }] }]
+`,
 };
 
 test('every kind has a schema and a valid real-world manifest', (t) => {
@@ -279,8 +308,8 @@ test('extra real-world shapes pass: headless and ExternalName services, generate
 
 test('unknown and known apiVersion/kind are named clearly', (t) => {
   t.deepEqual(errs({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'x' } }), [
-    'apiVersion: Unsupported value: "batch/v1": supported values: "v1", "apps/v1", "coordination.k8s.io/v1"',
-    'kind: Unsupported value: "CronJob": Berth serves Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event, ReplicaSet, Deployment, Lease',
+    'apiVersion: Unsupported value: "batch/v1": supported values: "v1", "apps/v1", "coordination.k8s.io/v1", "networking.k8s.io/v1"',
+    'kind: Unsupported value: "CronJob": Berth serves Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event, ReplicaSet, Deployment, Lease, Ingress',
   ]);
   t.deepEqual(errs({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' } }), [
     'kind: Unsupported value: "StatefulSet": Berth serves ReplicaSet, Deployment in apps/v1',

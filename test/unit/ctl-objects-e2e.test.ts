@@ -720,13 +720,14 @@ test.serial('api-resources lists every kind with short names; version shows clie
     /^namespaces\s+ns\s+v1\s+false\s+Namespace$/,
     /^secrets\s+v1\s+true\s+Secret$/,
     /^leases\s+coordination\.k8s\.io\/v1\s+true\s+Lease$/,
+    /^ingresses\s+ing\s+networking\.k8s\.io\/v1\s+true\s+Ingress$/,
   ]) {
     t.true(
       rows.some((l) => re.test(l)),
       `${re}`,
     );
   }
-  t.is(rows.length, 12);
+  t.is(rows.length, 13);
 
   const v = await ctl(['version']);
   t.is(v.code, 0, v.stderr);

@@ -482,17 +482,17 @@ test('configmaps, secrets, namespaces, leases and other kinds', (t) => {
   );
   const later: KindInfo = {
     ...kind('cm'),
-    kind: 'Ingress',
-    group: 'networking.k8s.io',
-    resource: 'ingresses',
-    singular: 'ingress',
+    kind: 'PersistentVolumeClaim',
+    group: '',
+    resource: 'persistentvolumeclaims',
+    singular: 'persistentvolumeclaim',
   };
   t.is(
     printObjects(later, [{ ...cm, metadata: { name: 'site', creationTimestamp: T0 } }], 'table', {
       now: NOW,
       withKind: true,
     }),
-    lines('NAME                             AGE', 'ingress.networking.k8s.io/site   60m'),
+    lines('NAME                         AGE', 'persistentvolumeclaim/site   60m'),
   );
   t.is(
     describeObject(kind('leases'), lease, { events: [], now: NOW }),

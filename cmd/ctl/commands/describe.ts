@@ -46,6 +46,13 @@ async function relatedTo(api: ApiClient, kind: KindInfo, obj: ApiObject): Promis
         return [];
       }
     }
+    case 'Ingress': {
+      const [services, endpoints] = await Promise.all([
+        api.list('services', { namespace: ns }),
+        api.list('endpoints', { namespace: ns }),
+      ]);
+      return [...services.items, ...endpoints.items];
+    }
     default:
       return [];
   }

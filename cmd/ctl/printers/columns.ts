@@ -173,6 +173,31 @@ export function formatEndpoints(ep: ApiObject | undefined, portName?: string): s
   return more ? `${ret} + ${count - max} more...` : ret;
 }
 
+/** kubectl's formatHosts: at most 3 hosts, then ' + N more...'; '*' when no rule names one. */
+export function ingressHosts(ing: ApiObject): string {
+  const rules = objs(at(ing, 'spec.rules'));
+  const max = 3;
+  const list: string[] = [];
+  let more = false;
+  for (const rule of rules) {
+    if (list.length === max) more = true;
+    if (!more && str(rule.host) !== '') list.push(str(rule.host));
+  }
+  if (list.length === 0) return '*';
+  return more ? `${list.join(',')} + ${rules.length - max} more...` : list.join(',');
+}
+
+/** kubectl's ingressLoadBalancerStatusStringer: the distinct IPs (else hostnames), sorted. */
+export function ingressAddress(ing: ApiObject, wide: boolean): string {
+  const set = new Set<string>();
+  for (const i of objs(at(ing, 'status.loadBalancer.ingress'))) {
+    const a = str(i.ip) || str(i.hostname);
+    if (a !== '') set.add(a);
+  }
+  const r = [...set].sort().join(',');
+  return !wide && r.length > 16 ? `${r.slice(0, 13)}...` : r;
+}
+
 /** Ready/NotReady/Unknown from the Ready condition, plus SchedulingDisabled when cordoned. */
 export function nodeStatus(node: ApiObject): string {
   const ready = objs(at(node, 'status.conditions')).find((c) => c.type === 'Ready');
@@ -358,6 +383,19 @@ const COLUMNS: Record<string, KindColumns> = {
       str(o.reason),
       eventTarget(o),
       str(o.message).trim(),
+    ],
+    wideCells: () => [],
+  },
+  Ingress: {
+    head: ['CLASS', 'HOSTS', 'ADDRESS', 'PORTS', 'AGE'],
+    wideHead: [],
+    hasName: true,
+    cells: (o, now) => [
+      str(at(o, 'spec.ingressClassName')) || '<none>',
+      ingressHosts(o),
+      ingressAddress(o, false),
+      arr(at(o, 'spec.tls')).length > 0 ? '80, 443' : '80',
+      age(o, now),
     ],
     wideCells: () => [],
   },

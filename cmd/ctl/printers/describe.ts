@@ -3,7 +3,7 @@
 import type { KindInfo } from '../../../pkg/api/kinds.js';
 import type { ApiObject } from '../../../pkg/api/types.js';
 import { formatAge, rfc1123z } from './age.js';
-import { formatEndpoints, nodeRoles, sortEvents } from './columns.js';
+import { formatEndpoints, ingressAddress, nodeRoles, sortEvents } from './columns.js';
 import {
   describePod,
   writeAnnotations,
@@ -30,7 +30,7 @@ import { DescribeWriter } from './tabwriter.js';
 export interface DescribeExtras {
   /** Events about the object, any order (sorted here, oldest first). */
   events: ApiObject[];
-  /** Objects the description mentions: a Deployment's ReplicaSets, a Node's pods and Lease, a Service's Endpoints, a ReplicaSet's pods. */
+  /** Objects the description mentions: a Deployment's ReplicaSets, a Node's pods and Lease, a Service's Endpoints, a ReplicaSet's pods, an Ingress's Services and Endpoints. */
   related?: ApiObject[];
   now: number;
 }
@@ -156,6 +156,7 @@ function describeService(w: DescribeWriter, svc: ApiObject, related: ApiObject[]
   if (arr(spec.clusterIPs).length > 0) w.write(0, `IPs:\t${arr(spec.clusterIPs).map(str).join(',')}\n`);
   if (arr(spec.externalIPs).length > 0)
     w.write(0, `External IPs:\t${arr(spec.externalIPs).map(str).join(',')}\n`);
+  if (str(spec.loadBalancerIP) !== '') w.write(0, `Desired LoadBalancer IP:\t${str(spec.loadBalancerIP)}\n`);
   if (str(spec.externalName) !== '') w.write(0, `External Name:\t${str(spec.externalName)}\n`);
   const ingress = objs(at(svc, 'status.loadBalancer.ingress')).map((i) => str(i.ip) || str(i.hostname));
   if (ingress.length > 0) w.write(0, `LoadBalancer Ingress:\t${ingress.join(', ')}\n`);
@@ -173,6 +174,69 @@ function describeService(w: DescribeWriter, svc: ApiObject, related: ApiObject[]
     w.write(0, `External Traffic Policy:\t${str(spec.externalTrafficPolicy)}\n`);
   if (str(spec.internalTrafficPolicy) !== '')
     w.write(0, `Internal Traffic Policy:\t${str(spec.internalTrafficPolicy)}\n`);
+}
+
+/**
+ * kubectl's describeBackendV1: `svc:port (endpoints)` for a Service, read from `related`
+ * (the Services and Endpoints of the Ingress's namespace); kubectl's error text when missing.
+ */
+function ingressBackend(backend: unknown, related: ApiObject[]): string {
+  const b = obj(backend);
+  if (b.service !== undefined) {
+    const svc = obj(b.service);
+    const port = obj(svc.port);
+    const name = str(svc.name);
+    const sb = `${name}:${num(port.number) !== 0 ? String(num(port.number)) : str(port.name)}`;
+    const find = (kind: string) => related.find((o) => o.kind === kind && o.metadata.name === name);
+    const endpoints = find('Endpoints');
+    if (endpoints === undefined) return `${sb} (<error: endpoints "${name}" not found>)`;
+    const service = find('Service');
+    if (service === undefined) return `${sb} (<error: services "${name}" not found>)`;
+    let portName = '';
+    for (const sp of objs(at(service, 'spec.ports'))) {
+      if (num(port.number) !== 0 && num(port.number) === num(sp.port)) portName = str(sp.name);
+      else if (str(port.name) !== '' && str(port.name) === str(sp.name)) portName = str(sp.name);
+    }
+    return `${sb} (${formatEndpoints(endpoints, portName)})`;
+  }
+  if (b.resource !== undefined) {
+    const r = obj(b.resource);
+    return `APIGroup: ${str(r.apiGroup) || '<none>'}, Kind: ${str(r.kind)}, Name: ${str(r.name)}`;
+  }
+  return '';
+}
+
+/** kubectl's describeIngressV1. */
+function describeIngress(w: DescribeWriter, ing: ApiObject, related: ApiObject[]): void {
+  const spec = obj(ing.spec);
+  w.write(0, `Name:\t${ing.metadata.name ?? ''}\n`);
+  writeLabels(w, 'Labels', ing.metadata.labels);
+  w.write(0, `Namespace:\t${ing.metadata.namespace ?? ''}\n`);
+  w.write(0, `Address:\t${ingressAddress(ing, true)}\n`);
+  w.write(0, `Ingress Class:\t${str(spec.ingressClassName) || '<none>'}\n`);
+  const def = spec.defaultBackend === undefined ? '<default>' : ingressBackend(spec.defaultBackend, related);
+  w.write(0, `Default backend:\t${def}\n`);
+  const tls = objs(spec.tls);
+  if (tls.length > 0) {
+    w.write(0, 'TLS:\n');
+    for (const t of tls) {
+      const hosts = arr(t.hosts).map(str).join(',');
+      if (str(t.secretName) === '') w.write(1, `SNI routes ${hosts}\n`);
+      else w.write(1, `${str(t.secretName)} terminates ${hosts}\n`);
+    }
+  }
+  w.write(0, 'Rules:\n  Host\tPath\tBackends\n');
+  w.write(1, '----\t----\t--------\n');
+  let count = 0;
+  for (const rule of objs(spec.rules)) {
+    if (rule.http === undefined) continue;
+    count++;
+    w.write(1, `${str(rule.host) || '*'}\t\n`);
+    for (const p of objs(at(rule, 'http.paths')))
+      w.write(2, `\t${str(p.path)} \t${ingressBackend(p.backend, related)}\n`);
+  }
+  if (count === 0) w.write(1, `*\t*\t${def}\n`);
+  writeAnnotations(w, 'Annotations', ing.metadata.annotations);
 }
 
 /** Secret values never print: only their decoded sizes, like kubectl. */
@@ -442,6 +506,9 @@ export function describeObject(kind: KindInfo, o: ApiObject, extras: DescribeExt
       break;
     case 'Endpoints':
       describeEndpoints(w, o);
+      break;
+    case 'Ingress':
+      describeIngress(w, o, related);
       break;
     default:
       describeGeneric(w, kind, o);

@@ -19,6 +19,7 @@ import {
   SecretFields,
 } from './core.js';
 import { arr } from './dsl.js';
+import { checkIngress, defaultIngress, IngressSpec, IngressStatus } from './ingress.js';
 import { ObjectMeta } from './meta.js';
 import { PodSpec, PodStatus } from './pod.js';
 import { EndpointSubset, ServiceSpec, ServiceStatus } from './service.js';
@@ -135,6 +136,19 @@ register(
   {
     spec: spec(LeaseSpec, 'Specification of the Lease.'),
   },
+);
+register(
+  'networking.k8s.io/v1',
+  'Ingress',
+  'Ingress is a collection of rules that allow inbound connections to reach the endpoints defined by a backend. An Ingress can be configured to give services externally-reachable urls, load balance traffic and offer name based virtual hosting. Every berth-node serves Ingresses on its HTTP router; TLS is not terminated.',
+  {
+    spec: spec(
+      IngressSpec,
+      'Spec is the desired state of the Ingress: its rules, default backend and TLS settings.',
+    ),
+    status: status(IngressStatus, 'Status is the current state of the Ingress. Read-only.'),
+  },
+  { check: checkIngress, defaults: defaultIngress },
 );
 
 /** The schema entry of a kind, or undefined when none is registered. */

@@ -79,6 +79,7 @@ function checkServiceSpec(v: Record<string, unknown>, path: string, out: Issues)
     out.add(`${path}.clusterIPs[0]`, invalid(ips[0], 'must match `clusterIP`'));
   const names = new Set<string>();
   const portKeys = new Set<string>();
+  const nodePorts = new Set<string>();
   ports.forEach((p, i) => {
     const po = asObj(p);
     const name = asStr(own(po, 'name')) ?? '';
@@ -92,6 +93,11 @@ function checkServiceSpec(v: Record<string, unknown>, path: string, out: Issues)
     const nodePort = own(po, 'nodePort');
     if (typeof nodePort === 'number' && nodePort !== 0 && type !== 'NodePort' && type !== 'LoadBalancer')
       out.add(`${path}.ports[${i}].nodePort`, `Forbidden: may not be used when \`type\` is '${type}'`);
+    // One node port may serve a port number over TCP and UDP, not twice over one protocol.
+    const nodePortKey = `${nodePort}/${asStr(own(po, 'protocol')) ?? 'TCP'}`;
+    if (typeof nodePort === 'number' && nodePort !== 0 && nodePorts.has(nodePortKey))
+      out.add(`${path}.ports[${i}].nodePort`, `Duplicate value: ${nodePort}`);
+    nodePorts.add(nodePortKey);
   });
   const affinity = own(v, 'sessionAffinity') ?? 'None';
   if (own(v, 'sessionAffinityConfig') != null && affinity !== 'ClientIP')

@@ -5,6 +5,7 @@
 // through Raft wherever they arrive.
 //
 //   request ─► resolve kind ─► validate (schema) ─► defaults ─► lifecycle fields ─►
+//              Services: cluster IP and node ports (service-alloc.ts) ─►
 //              guarded Txn (create: key absent; update/delete: key at the read revision)
 
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -20,6 +21,7 @@ import {
   invalid,
   notFound,
   preconditionFailed,
+  unavailable,
 } from '../errors.js';
 import { matchesFields, parseFieldSelector } from '../fields.js';
 import { type KindInfo, kindOf } from '../kinds.js';
@@ -29,7 +31,14 @@ import { type ApiObject, type JsonObject, type ObjectMeta, rfc3339 } from '../ty
 import { validateObject, validateUpdate } from '../validation.js';
 import { type DeleteOptions, type DeleteResult, Deleter } from './deletion.js';
 import { refOf, resolveKind } from './names.js';
-import { type Fence, ObjectStore } from './object-store.js';
+import { type Fence, ObjectStore, type TxnExtra } from './object-store.js';
+import {
+  DEFAULT_NODE_PORT_RANGE,
+  DEFAULT_SERVICE_CIDR,
+  prepareServiceUpdate,
+  ServiceAllocator,
+  serviceRanges,
+} from './service-alloc.js';
 import { type ApiWatchOptions, type WatchHandle, watchObjects, type WatchSink } from './watch.js';
 
 export interface ApiServerOptions {
@@ -39,6 +48,13 @@ export interface ApiServerOptions {
   fence?: Fence;
   /** Wall clock (ms); tests pass their own. */
   now?: () => number;
+  /**
+   * Where Services' cluster IPs come from (IPv4, /12 to /30). Default DEFAULT_SERVICE_CIDR.
+   * Every API server of a cluster must be given the same range, and the same node ports.
+   */
+  serviceCIDR?: string;
+  /** Node ports of NodePort and LoadBalancer Services, inclusive. Default [30000, 32767]. */
+  nodePortRange?: [number, number];
 }
 
 export interface WriteOptions {
@@ -57,18 +73,29 @@ export interface ListOptions {
 export type ApplyResult = 'created' | 'configured' | 'unchanged';
 
 const APPLY_ATTEMPTS = 5;
+/** Service writes that lose the allocation guard to another writer pick again this often. */
+const ALLOCATION_ATTEMPTS = 16;
 
 export class ApiServer {
   readonly store: ObjectStore;
   readonly logger: Logger;
   readonly now: () => number;
   private readonly deleter: Deleter;
+  private readonly services: ServiceAllocator;
 
+  /** Throws a RangeError when serviceCIDR or nodePortRange is not usable. */
   constructor(options: ApiServerOptions) {
     this.store = new ObjectStore(options.kv, options.fence);
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
     this.deleter = new Deleter(this);
+    this.services = new ServiceAllocator(
+      this.store,
+      serviceRanges(
+        options.serviceCIDR ?? DEFAULT_SERVICE_CIDR,
+        options.nodePortRange ?? DEFAULT_NODE_PORT_RANGE,
+      ),
+    );
   }
 
   // ---- reads ----
@@ -115,21 +142,27 @@ export class ApiServer {
     delete meta.deletionGracePeriodSeconds;
     if (kind.statusSubresource && kind.kind !== 'Namespace' && kind.kind !== 'Node') meta.generation = 1;
     const created = resetStatusOnCreate(kind, obj);
-    if (options.dryRun) return created;
-    const revision = await this.store.create(kind, created);
-    if (revision === undefined) {
+    for (let attempt = 1; ; attempt++) {
+      const { object, guard } = await this.allocate(kind, created, undefined);
+      if (options.dryRun) return object;
+      const revision = await this.store.create(kind, object, 0, guard);
+      if (revision !== undefined) {
+        object.metadata.resourceVersion = String(revision);
+        return object;
+      }
       // A retried create whose first answer was lost finds its own object: that is success.
       const existing = await this.store.get(kind, meta.namespace, meta.name);
       if (existing && options.uid && existing.object.metadata.uid === options.uid) return existing.object;
-      throw alreadyExists(refOf(kind, meta.name));
+      if (existing || !guard) throw alreadyExists(refOf(kind, meta.name));
+      // The name is free, so the guard moved: another Service took values meanwhile.
+      await this.allocationRaced(kind, meta.name, attempt);
     }
-    created.metadata.resourceVersion = String(revision);
-    return created;
   }
 
   /** Replace an object; its status is kept (statusOnly: only its status is replaced). */
   async update(raw: unknown, options: WriteOptions = {}, statusOnly = false): Promise<ApiObject> {
-    const { kind, obj } = this.admit(raw, options.namespace);
+    const prepared = statusOnly ? raw : await this.prepareServiceReplace(raw, options.namespace);
+    const { kind, obj } = this.admit(prepared, options.namespace);
     const name = obj.metadata.name;
     if (!name) throw invalid(`${kind.kind}`, [{ path: 'metadata.name', message: 'Required value' }]);
     const current = await this.store.get(kind, obj.metadata.namespace, name);
@@ -176,11 +209,12 @@ export class ApiServer {
           const created = await this.create(withLastApplied(manifest), options);
           return { object: created, result: 'created' };
         }
-        const merged = threeWayMerge(
+        let merged = threeWayMerge(
           lastAppliedOf(current.object),
           manifest as unknown as JsonObject,
           current.object as unknown as JsonObject,
         ) as unknown as ApiObject;
+        if (kind.kind === 'Service') merged = prepareServiceUpdate(merged, current.object);
         const errors = validateObject(merged);
         if (errors.length > 0) throw invalid(refOf(kind, name), errors);
         const next = this.nextVersion(kind, current.object, applyDefaults(merged));
@@ -309,14 +343,65 @@ export class ApiServer {
     const { resourceVersion: _a, ...a } = next.metadata;
     const { resourceVersion: _b, ...b } = current.metadata;
     if (jsonEqual({ ...next, metadata: a }, { ...current, metadata: b })) return current;
-    if (dryRun) return next;
-    if (current.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
+    if (!dryRun && current.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
       const finished = await this.deleter.finishIfReady(kind, next, revision);
       if (finished) return next;
     }
-    const written = await this.store.update(kind, next, revision);
-    if (written === undefined) throw conflict(refOf(kind, name));
-    return { ...next, metadata: { ...next.metadata, resourceVersion: String(written) } };
+    for (let attempt = 1; ; attempt++) {
+      const { object, guard } = await this.allocate(kind, next, current);
+      if (dryRun) return object;
+      const written = await this.store.update(kind, object, revision, 0, guard);
+      if (written !== undefined) {
+        return { ...object, metadata: { ...object.metadata, resourceVersion: String(written) } };
+      }
+      const now = guard ? await this.store.get(kind, next.metadata.namespace, name) : undefined;
+      if (now?.revision !== revision) throw conflict(refOf(kind, name));
+      // The object did not move, so the guard did: another Service took values meanwhile.
+      await this.allocationRaced(kind, name, attempt);
+    }
+  }
+
+  // ---- Services ----
+
+  /** The version of `next` to store (cluster IP and node ports settled), and its Txn guard. */
+  private allocate(
+    kind: KindInfo,
+    next: ApiObject,
+    current: ApiObject | undefined,
+  ): Promise<{ object: ApiObject; guard?: TxnExtra }> | { object: ApiObject; guard?: TxnExtra } {
+    return kind.kind === 'Service' ? this.services.admit(kind, next, current) : { object: next };
+  }
+
+  /** Wait a little (jittered, growing) before allocating again; give up after a few rounds. */
+  private async allocationRaced(kind: KindInfo, name: string, attempt: number): Promise<void> {
+    if (attempt >= ALLOCATION_ATTEMPTS) {
+      throw unavailable(`${refOf(kind, name)}: other Service writes kept taking IPs and ports first`);
+    }
+    const ms = Math.random() * Math.min(200, 2 ** attempt);
+    await new Promise((r) => setTimeout(r, ms));
+  }
+
+  /**
+   * A replace of a Service may leave out what the server allocated, or keep fields its new
+   * type forbids: settle those against the stored version before validation (see
+   * prepareServiceUpdate). Anything else, or a Service not stored, is returned as it is.
+   */
+  private async prepareServiceReplace(raw: unknown, namespace: string | undefined): Promise<unknown> {
+    const r = raw as Partial<ApiObject> | null;
+    if (typeof r !== 'object' || r === null || r.apiVersion !== 'v1' || r.kind !== 'Service') return raw;
+    const meta = r.metadata;
+    const name = meta?.name;
+    const ns = meta?.namespace || namespace || 'default';
+    if (
+      typeof name !== 'string' ||
+      typeof ns !== 'string' ||
+      name === '' ||
+      `${ns}/${name}`.split('/').length !== 2
+    )
+      return raw;
+    const kind = resolveKind('services');
+    const current = await this.store.get(kind, ns, name);
+    return current ? prepareServiceUpdate(r as ApiObject, current.object) : raw;
   }
 }
 

@@ -5,7 +5,7 @@
 // Store failures become ApiErrors here: no leader or a timeout is UNAVAILABLE (retry).
 
 import { CompactedError, StoreError, StoreErrorCode } from '../../store/errors.js';
-import type { Compare, KeyValue, KV, WatchResponse, Watcher } from '../../store/types.js';
+import type { Compare, KeyValue, KV, RequestOp, WatchResponse, Watcher } from '../../store/types.js';
 import { prefixEnd } from '../../store/types.js';
 import { ApiError, expired, internal, tooLarge, unavailable } from '../errors.js';
 import { type KindInfo, keyPrefix, objectKey } from '../kinds.js';
@@ -78,6 +78,16 @@ export interface Fence {
   value: string;
 }
 
+/**
+ * More for one write's Txn: compares it also requires and ops it also does (the Service
+ * allocation guard, service-alloc.ts). A write refused by them resolves undefined, like
+ * one refused by its own compare; the caller tells the two apart by reading the object.
+ */
+export interface TxnExtra {
+  compare: Compare[];
+  success: RequestOp[];
+}
+
 export class ObjectStore {
   private readonly fence: { key: Uint8Array; value: Uint8Array } | undefined;
 
@@ -122,14 +132,18 @@ export class ObjectStore {
     });
   }
 
-  /** Store `obj` (attached to `lease`, 0 for none) if no object has its key. Resolves with its revision, or undefined if one exists. */
-  async create(kind: KindInfo, obj: ApiObject, lease = 0): Promise<number | undefined> {
+  /** Store `obj` (attached to `lease`, 0 for none) if no object has its key. Resolves with its revision, or undefined if one exists (or `extra` refused). */
+  async create(kind: KindInfo, obj: ApiObject, lease = 0, extra?: TxnExtra): Promise<number | undefined> {
     const key = enc.encode(objectKey(kind, obj.metadata.namespace, obj.metadata.name as string));
     const value = encodeObject(obj);
     return guard(async () => {
       const r = await this.kv.txn({
-        compare: [{ target: 'create', result: 'equal', key, createRevision: 0 }, ...this.fenced()],
-        success: [{ put: { key, value, lease } }],
+        compare: [
+          { target: 'create', result: 'equal', key, createRevision: 0 },
+          ...this.fenced(),
+          ...(extra?.compare ?? []),
+        ],
+        success: [{ put: { key, value, lease } }, ...(extra?.success ?? [])],
         failure: [],
       });
       if (!r.succeeded) await this.checkFence();
@@ -137,14 +151,24 @@ export class ObjectStore {
     });
   }
 
-  /** Replace `obj` if its key is still at `revision`. Resolves with the new revision, or undefined. */
-  async update(kind: KindInfo, obj: ApiObject, revision: number, lease = 0): Promise<number | undefined> {
+  /** Replace `obj` if its key is still at `revision` (and `extra` allows). Resolves with the new revision, or undefined. */
+  async update(
+    kind: KindInfo,
+    obj: ApiObject,
+    revision: number,
+    lease = 0,
+    extra?: TxnExtra,
+  ): Promise<number | undefined> {
     const key = enc.encode(objectKey(kind, obj.metadata.namespace, obj.metadata.name as string));
     const value = encodeObject(obj);
     return guard(async () => {
       const r = await this.kv.txn({
-        compare: [{ target: 'mod', result: 'equal', key, modRevision: revision }, ...this.fenced()],
-        success: [{ put: { key, value, lease } }],
+        compare: [
+          { target: 'mod', result: 'equal', key, modRevision: revision },
+          ...this.fenced(),
+          ...(extra?.compare ?? []),
+        ],
+        success: [{ put: { key, value, lease } }, ...(extra?.success ?? [])],
         failure: [],
       });
       if (!r.succeeded) await this.checkFence();
