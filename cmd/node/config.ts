@@ -2,6 +2,13 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
 import { type AgentConfig, addAgentFlags, type RawAgentFlags, toAgentConfig } from './agent-flags.js';
+import { addProxyFlags, type ProxyConfig, type RawProxyFlags, toProxyConfig } from './proxy-flags.js';
+import {
+  addServiceFlags,
+  type RawServiceFlags,
+  type ServiceConfig,
+  toServiceConfig,
+} from './service-flags.js';
 
 /** Everything berth-node needs to start, after flags are parsed and checked. */
 export interface NodeConfig {
@@ -23,6 +30,8 @@ export interface NodeConfig {
   snapshotEntries: number;
   logLevel: string;
   agent: AgentConfig;
+  proxy: ProxyConfig;
+  services: ServiceConfig;
   /** Run the scheduler and controllers while this node leads (default). */
   controllers: boolean;
 }
@@ -63,6 +72,12 @@ export function parseHostPort(value: string, flag: string, defaultPort?: number)
   return `${host}:${port}`;
 }
 
+/** The host of 'host:port' (IPv6 in brackets too). */
+export function hostOf(address: string): string {
+  const i = address.lastIndexOf(':');
+  return address.slice(0, i).replace(/^\[|\]$/g, '');
+}
+
 function positiveInt(flag: string) {
   return (v: string): number => {
     const n = Number(v);
@@ -74,66 +89,77 @@ function positiveInt(flag: string) {
 const NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export function buildCommand(): Command {
-  return addAgentFlags(
-    new Command('berth-node')
-      .description(
-        "Run one Berth node: a Raft peer with the replicated store, the object API, and the agent that runs this machine's pods on Docker.\n\n" +
-          'Start a new 3-node cluster (one command per machine):\n' +
-          '  berth-node --name n1 --address 10.0.0.1 --initial-cluster n1=10.0.0.1:2380,n2=10.0.0.2:2380,n3=10.0.0.3:2380\n' +
-          'Add a machine to a running cluster:\n' +
-          '  berth-node --name n4 --address 10.0.0.4 --join 10.0.0.1:2379',
-      )
-      .requiredOption('--name <name>', "this member's name, unique in the cluster (DNS-1123 label)")
-      .option(
-        '--address <host>',
-        "this machine's address: default host for the four addresses below",
-        '127.0.0.1',
-      )
-      .option('--data-dir <dir>', 'where the log, snapshots and identity live (default ./<name>.berth)')
-      .option(
-        '--listen-peer <host:port>',
-        `peer (Raft) listen address (default <address>:${DEFAULT_PEER_PORT})`,
-      )
-      .option('--advertise-peer <host:port>', 'peer address other members use (default: --listen-peer)')
-      .option(
-        '--listen-client <host:port>',
-        `client API listen address (default <address>:${DEFAULT_CLIENT_PORT})`,
-      )
-      .option('--advertise-client <host:port>', 'client address given to others (default: --listen-client)')
-      .option(
-        '--initial-cluster <list>',
-        "bootstrap a new cluster: name=host:port of every member's peer address, comma-separated",
-      )
-      .option(
-        '--join <addresses>',
-        "join a running cluster through one or more members' client addresses, comma-separated",
-      )
-      .option('--cluster-token <token>', 'distinguishes clusters built from the same member names', 'berth')
-      .option('--tick-ms <ms>', 'length of one Raft tick', positiveInt('--tick-ms'), 100)
-      .option(
-        '--election-ticks <n>',
-        'ticks without a leader before an election',
-        positiveInt('--election-ticks'),
-        10,
-      )
-      .option(
-        '--snapshot-entries <n>',
-        'applied entries between snapshots',
-        positiveInt('--snapshot-entries'),
-        10000,
-      )
-      .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
-      .option(
-        '--no-controllers',
-        'never run the scheduler and controllers, even as leader (a store-and-API cluster, for tests)',
-      )
-      .exitOverride()
-      // Errors come back as NodeConfigError and are printed once, by main.
-      .configureOutput({ outputError: () => {} }),
+  return addServiceFlags(
+    addProxyFlags(
+      addAgentFlags(
+        new Command('berth-node')
+          .description(
+            "Run one Berth node: a Raft peer with the replicated store, the object API, and the agent that runs this machine's pods on Docker.\n\n" +
+              'Start a new 3-node cluster (one command per machine):\n' +
+              '  berth-node --name n1 --address 10.0.0.1 --initial-cluster n1=10.0.0.1:2380,n2=10.0.0.2:2380,n3=10.0.0.3:2380\n' +
+              'Add a machine to a running cluster:\n' +
+              '  berth-node --name n4 --address 10.0.0.4 --join 10.0.0.1:2379',
+          )
+          .requiredOption('--name <name>', "this member's name, unique in the cluster (DNS-1123 label)")
+          .option(
+            '--address <host>',
+            "this machine's address: default host for the four addresses below",
+            '127.0.0.1',
+          )
+          .option('--data-dir <dir>', 'where the log, snapshots and identity live (default ./<name>.berth)')
+          .option(
+            '--listen-peer <host:port>',
+            `peer (Raft) listen address (default <address>:${DEFAULT_PEER_PORT})`,
+          )
+          .option('--advertise-peer <host:port>', 'peer address other members use (default: --listen-peer)')
+          .option(
+            '--listen-client <host:port>',
+            `client API listen address (default <address>:${DEFAULT_CLIENT_PORT})`,
+          )
+          .option(
+            '--advertise-client <host:port>',
+            'client address given to others (default: --listen-client)',
+          )
+          .option(
+            '--initial-cluster <list>',
+            "bootstrap a new cluster: name=host:port of every member's peer address, comma-separated",
+          )
+          .option(
+            '--join <addresses>',
+            "join a running cluster through one or more members' client addresses, comma-separated",
+          )
+          .option(
+            '--cluster-token <token>',
+            'distinguishes clusters built from the same member names',
+            'berth',
+          )
+          .option('--tick-ms <ms>', 'length of one Raft tick', positiveInt('--tick-ms'), 100)
+          .option(
+            '--election-ticks <n>',
+            'ticks without a leader before an election',
+            positiveInt('--election-ticks'),
+            10,
+          )
+          .option(
+            '--snapshot-entries <n>',
+            'applied entries between snapshots',
+            positiveInt('--snapshot-entries'),
+            10000,
+          )
+          .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+          .option(
+            '--no-controllers',
+            'never run the scheduler and controllers, even as leader (a store-and-API cluster, for tests)',
+          )
+          .exitOverride()
+          // Errors come back as NodeConfigError and are printed once, by main.
+          .configureOutput({ outputError: () => {} }),
+      ),
+    ),
   );
 }
 
-interface RawFlags extends RawAgentFlags {
+interface RawFlags extends RawAgentFlags, RawProxyFlags, RawServiceFlags {
   controllers: boolean;
   name: string;
   address: string;
@@ -183,6 +209,8 @@ export function toConfig(f: RawFlags): NodeConfig {
     snapshotEntries: f.snapshotEntries,
     logLevel: f.logLevel,
     agent: toAgentConfig(f),
+    proxy: toProxyConfig(f),
+    services: toServiceConfig(f),
     controllers: f.controllers !== false,
   };
   if (f.initialCluster && f.join)

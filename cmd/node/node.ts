@@ -23,7 +23,8 @@ import { addKvServices, kvServerOptions } from '../../pkg/store/grpc-server.js';
 import { createReplicatedStore, type ReplicatedStore } from '../../pkg/store/replicated-store.js';
 import { createClusterInfo, type MemberRecord, memberKey, peerAddressOf } from './cluster-info.js';
 import { leaderComponents } from './leader-components.js';
-import { clusterIdOf, formatMemberId, type NodeConfig, NodeConfigError } from './config.js';
+import { startProxy } from './proxy.js';
+import { clusterIdOf, formatMemberId, hostOf, type NodeConfig, NodeConfigError } from './config.js';
 
 /** What a data directory remembers about its member, written once before Raft first starts. */
 interface Identity {
@@ -163,7 +164,12 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     cluster: createClusterInfo(store, clusterId, id),
     onInternalError: (err, method) => logger.error({ err, method }, 'internal error serving a request'),
   });
-  const api = new ApiServer({ kv: store, logger: logger.child({ component: 'api' }) });
+  const api = new ApiServer({
+    kv: store,
+    logger: logger.child({ component: 'api' }),
+    serviceCIDR: cfg.services.serviceCIDR,
+    nodePortRange: cfg.services.nodePortRange,
+  });
   addApiService(server, {
     api,
     version: BERTH_VERSION,
@@ -172,6 +178,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     onInternalError: (err, method) => logger.error({ err, method }, 'internal error serving an API request'),
   });
   const agentLogger = logger.child({ component: 'agent' });
+  const proxy = startProxy(cfg, store, api, logger.child({ component: 'proxy' }));
   const agent = cfg.agent.enabled
     ? new Agent({
         api,
@@ -187,6 +194,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
         heartbeatMs: cfg.agent.heartbeatMs,
         statusMs: cfg.agent.statusMs,
         hostPortRange: cfg.agent.hostPortRange,
+        drain: proxy.drain,
         logger: agentLogger,
       })
     : undefined;
@@ -214,6 +222,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     store.raft,
     cfg.controllers ? leaderComponents(logger) : [],
     logger.child({ component: 'leader' }),
+    cfg.services,
   );
   leader.start();
 
@@ -227,6 +236,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
         await leader.stop();
         // The agent stops watching; its pods keep running and are adopted on restart.
         await agent?.stop();
+        await proxy.stop();
         pods.close();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
@@ -244,12 +254,6 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
       return stopping;
     },
   };
-}
-
-/** The host of 'host:port' (IPv6 in brackets too). */
-function hostOf(address: string): string {
-  const i = address.lastIndexOf(':');
-  return address.slice(0, i).replace(/^\[|\]$/g, '');
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>

@@ -14,6 +14,7 @@ import { EventRecorder } from '../api/server/events.js';
 import type { WatchHandle } from '../api/server/watch.js';
 import type { ApiObject } from '../api/types.js';
 import { type Backoff, createBackoff, createImagePullBackoff } from './backoff.js';
+import type { EndpointsDrain } from './drain.js';
 import type { ConfigLookups } from './env.js';
 import { createHostPortAllocator, type HostPortAllocator } from './host-ports.js';
 import { NodeRegistration } from './node-registration.js';
@@ -40,6 +41,8 @@ export interface AgentOptions {
   logger: Logger;
   /** How often every pod is synced again even without a change (ms). */
   resyncMs?: number;
+  /** Waits, before a terminating pod's containers get SIGTERM, until no proxy routes to it. */
+  drain?: EndpointsDrain;
 }
 
 const DEFAULT_RESYNC_MS = 2000;
@@ -261,6 +264,7 @@ export class Agent {
           crashBackoff: this.crashBackoff,
           pullBackoff: this.pullBackoff,
           lookups: this.lookups,
+          drain: this.o.drain,
           events: this.events,
           logger: this.o.logger,
           requeue: (id, after) => this.enqueue(id, after),
@@ -295,6 +299,7 @@ export class Agent {
       }
       return out;
     },
+    services: async (namespace) => (await this.o.api.list('services', { namespace })).items,
   };
 
   private async getOrUndefined(

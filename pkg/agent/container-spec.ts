@@ -115,6 +115,7 @@ export interface PodSpec {
   hostname?: string;
   subdomain?: string;
   serviceAccountName?: string;
+  enableServiceLinks?: boolean;
 }
 
 export interface Pod {

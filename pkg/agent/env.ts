@@ -1,15 +1,20 @@
-// A container's environment as the kubelet builds it (makeEnvironmentVariables): envFrom
-// sources first, then env entries in order, later names replacing earlier ones; `value`
-// expands $(VAR) references to variables defined before it. Errors name the missing
-// ConfigMap, Secret or key; the agent reports them as CreateContainerConfigError.
+// A container's environment as the kubelet builds it (makeEnvironmentVariables): the
+// namespace's Services (service-env.ts) first, then envFrom sources, then env entries in
+// order, later names replacing earlier ones; `value` expands $(VAR) references to variables
+// defined before it. Errors name the missing ConfigMap, Secret or key; the agent reports
+// them as CreateContainerConfigError.
 
+import type { ApiObject } from '../api/types.js';
 import type { Container, Pod } from './container-spec.js';
+import { serviceEnv } from './service-env.js';
 
 /** Where ConfigMap and Secret data comes from (the agent's watch cache). Undefined: no such object. */
 export interface ConfigLookups {
   configMap(namespace: string, name: string): Promise<Record<string, string> | undefined>;
   /** Values decoded from base64. */
   secret(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  /** The namespace's Services, for <NAME>_SERVICE_HOST and the rest (service-env.ts). */
+  services?(namespace: string): Promise<ApiObject[]>;
 }
 
 export interface ResolvedEnv {
@@ -104,6 +109,10 @@ export async function resolveEnv(
   const ns = pod.metadata.namespace ?? 'default';
   const vars = new Map<string, string>();
   const errors: string[] = [];
+  // Services' variables come first: the container's own may override and refer to them.
+  if (pod.spec.enableServiceLinks !== false && lookups.services) {
+    for (const [k, v] of serviceEnv(await lookups.services(ns))) vars.set(k, v);
+  }
   // One read per object, as the kubelet caches them for the duration of one call.
   const cache = new Map<string, Promise<Record<string, string> | undefined>>();
   const get = (kind: Kind, name: string) => {

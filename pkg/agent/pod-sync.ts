@@ -16,6 +16,7 @@ import type { EventRecorder } from '../api/server/events.js';
 import type { ApiObject } from '../api/types.js';
 import { type Backoff, formatDelay } from './backoff.js';
 import { asPod, type Container, type Pod, sandboxSpec, specHash, toContainerSpec } from './container-spec.js';
+import type { EndpointsDrain } from './drain.js';
 import { type ConfigLookups, resolveEnv } from './env.js';
 import type { HostPortAllocator } from './host-ports.js';
 import {
@@ -50,6 +51,7 @@ export interface PodSyncDeps {
   crashBackoff: Backoff;
   pullBackoff: Backoff;
   lookups: ConfigLookups;
+  drain?: EndpointsDrain;
   events: EventRecorder;
   logger: Logger;
   /** Ask for another sync of this pod soon (a probe changed, a back-off ends). */
@@ -454,6 +456,8 @@ export class PodSync {
       if (!statusEqual(status, obj.status)) {
         await this.d.api.update({ ...obj, metadata: unguarded(obj), status }, {}, true).catch(() => {});
       }
+      // No preStop sleep needed: SIGTERM waits until the proxies stopped sending it traffic.
+      await this.d.drain?.waitRemoved(obj);
       for (const c of running) {
         this.d.events.recordQuietly(
           obj,
