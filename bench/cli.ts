@@ -63,6 +63,8 @@ function parseSystems(v: string): SystemName[] {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'proxy') return (await import('./proxy.js')).proxyBenchMain(argv.slice(1));
+  if (argv[0] === 'rollout') return (await import('./rollout.js')).rolloutBenchMain(argv.slice(1));
   let parsed: ReturnType<typeof parse>;
   const parse = () =>
     parseArgs({

@@ -164,3 +164,11 @@ out=$(docker run --rm --label berth.test=1 "$TEST_IMAGE" /bin/echo ok 2>&1) ||
   die "docker run $TEST_IMAGE failed: $out"
 [[ $out == ok ]] || die "docker run $TEST_IMAGE printed '$out', expected 'ok'"
 log "docker run $TEST_IMAGE works"
+
+# A second tag of the same image: a "new version" to roll Deployments to (the README's
+# rollout walk-through and the zero-downtime tests) without a registry.
+readonly V2_IMAGE='berth/busybox:v2'
+if ! docker image inspect "$V2_IMAGE" >/dev/null 2>&1; then
+  docker tag "$TEST_IMAGE" "$V2_IMAGE" || die "docker tag $TEST_IMAGE $V2_IMAGE failed"
+  log "tagged $V2_IMAGE"
+fi

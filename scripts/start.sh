@@ -60,15 +60,23 @@ for _ in $(seq 1 60); do
       sleep 1
     done
     echo
+    cluster_ip=$(node dist/cmd/ctl/main.js get svc web -n demo -o json 2>/dev/null |
+      node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{try{console.log(JSON.parse(s).spec.clusterIP||"")}catch{console.log("")}})')
     cat <<EOT
 
-Berth is running: a 3-node cluster (n1..n3 on 127.0.0.1..3), the object API and an agent on
-every node. The demo app (namespace demo) answers at:
+Berth is running: a 3-node cluster (n1..n3 on 127.0.0.1..3), the object API, an agent and a
+proxy on every node. The demo app (namespace demo) answers on every node:
+  Ingress:    http://127.0.0.1/   http://127.0.0.2/   http://127.0.0.3/
+  NodePort:   http://127.0.0.1:30080/   (and 127.0.0.2, 127.0.0.3)
+  ClusterIP:  http://${cluster_ip:-<pending>}/
+  each pod:
 ${urls:-  (its pods are not ready yet: npx berthctl get pods -n demo)}
 
-  berthctl:   npx berthctl get pods -n demo -o wide
+  berthctl:   npx berthctl get pods,svc,ingress -n demo -o wide
               npx berthctl describe deploy web -n demo
-              npx berthctl rollout restart deploy/web -n demo && npx berthctl rollout status deploy/web -n demo
+  roll it:    npx berthctl set image deploy/web httpd=berth/busybox:v2 -n demo
+              npx berthctl rollout status deploy/web -n demo
+              (requests to the URLs above keep succeeding while it rolls)
               npx berthctl cluster status
   etcdctl:    ETCDCTL_API=3 etcdctl --endpoints $ENDPOINTS get --prefix --keys-only /registry/
   logs:       .berth/n1.log .berth/n2.log .berth/n3.log

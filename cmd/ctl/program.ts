@@ -14,6 +14,7 @@ import { addLogsCommand } from './commands/logs.js';
 import { addNodeCommands } from './commands/nodes.js';
 import { addRolloutCommands } from './commands/rollout.js';
 import { addScaleCommand } from './commands/scale.js';
+import { addSetCommand } from './commands/set.js';
 import { addTopCommand } from './commands/top.js';
 import { addVersionCommand } from './commands/version.js';
 import { addKvCommands } from './commands/kv.js';
@@ -95,6 +96,7 @@ export function buildProgram(io: CtlIO, failedIn: { path: string } = { path: PRO
   addDescribeCommand(program, io);
   addDeleteCommand(program, io);
   addScaleCommand(program, io);
+  addSetCommand(program, io);
   addRolloutCommands(program, io);
   addEventsCommand(program, io);
   addLogsCommand(program, io);

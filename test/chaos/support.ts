@@ -18,7 +18,7 @@ import {
   waitFor,
 } from '../support/agent-helpers.js';
 
-export { isReady, type Json, NAMESPACE, waitFor };
+export { docker, isReady, type Json, NAMESPACE, waitFor };
 
 export const CLUSTER_LABEL = 'berth.io/cluster';
 export const NODE_LABEL = 'berth.io/node';

@@ -357,6 +357,10 @@ export const PodSpec = obj(
     serviceAccountName: str('Name of the ServiceAccount to run the pod as (recorded).', {
       format: dnsSubdomain,
     }),
+    enableServiceLinks: bool(
+      "Whether the namespace's Services are passed to containers as environment variables (<NAME>_SERVICE_HOST and the rest).",
+      { default: true },
+    ),
   },
   { check: checkPodSpec },
 );
