@@ -23,6 +23,12 @@ benchmarks:
   nodefail   3 nodes with the agent, a 6-replica Deployment: SIGKILL a worker and remove its
              containers, N times; kill -> node not Ready (detect) and -> 6 replicas Ready
              again (recover), p50/max, vs Kubernetes, Nomad and Swarm defaults
+  proxy      an HTTP backend on loopback reached directly, through Berth's TCP proxy and
+             through HAProxy (TCP mode), same wrk load; req/s, p99 and ratio_haproxy
+             (options: npm run bench -- proxy --help)
+  rollout    3 nodes with the agent, load through NodePort and Ingress while a Deployment
+             rolls to a new image, scales 4 -> 8 -> 2 and loses a container, then a worker
+             dies: requests sent, failed (must be 0), p99
   schedule   the scheduler core alone: 10,000 pods on 1,000 simulated nodes (seeded mix of
              sizes, taints, selectors, anti-affinity); pods/s and per-pod p50/p99
 
