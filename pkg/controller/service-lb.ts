@@ -1,7 +1,8 @@
 // The LoadBalancer status controller, Berth's stand-in for a cloud's service controller:
 // every node serves every Service's node ports (pkg/proxy), so a LoadBalancer Service is
 // reachable at the address of any node that can take traffic. Its status.loadBalancer.ingress
-// lists those nodes' addresses, [{ ip }] sorted; other types have it cleared. Nodes count
+// lists those nodes' addresses, [{ ip }] sorted; other types have it cleared. It also gives
+// Services stored before allocation existed their cluster IP and node ports. Nodes count
 // when Ready, schedulable (not cordoned) and not labelled out of external load balancers.
 //
 //   service event ─────────────────────────► its key
@@ -11,6 +12,7 @@
 import { isIPv4 } from 'node:net';
 import { CLIENT_ADDRESS_ANNOTATION } from '../agent/node-registration.js';
 import { jsonEqual } from '../api/merge.js';
+import { needsAllocation } from '../api/server/service-alloc.js';
 import type { ApiObject, JsonObject } from '../api/types.js';
 import { type Informer, keyOf } from './informer.js';
 import type { ControllerContext, ControllerDefinition } from './manager.js';
@@ -114,6 +116,12 @@ export class ServiceLoadBalancerReconciler implements Reconciler {
   async reconcile(key: string): Promise<undefined> {
     const svc = this.services.get(key);
     if (!svc) return undefined;
+    if (!svc.metadata.deletionTimestamp && needsAllocation(svc, svc)) {
+      // Stored before Berth allocated addresses (an upgrade): a plain update allocates them.
+      // The new version comes back through the watch and is looked at again.
+      await this.ctx.api.update(svc);
+      return undefined;
+    }
     const desired = isLoadBalancer(svc) ? desiredIngress(this.nodes.list()) : [];
     if (jsonEqual(ingressOf(svc), desired)) return undefined;
     const loadBalancer: JsonObject =

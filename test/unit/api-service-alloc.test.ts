@@ -440,3 +440,35 @@ test('allocate and prepareServiceUpdate are pure and deterministic with a given 
   t.is(specOf(prepared).clusterIP, '10.2.0.3');
   t.deepEqual(nodePorts(prepared), [30002, 30001, 30005]);
 });
+
+test('a Service stored before allocation existed gets its cluster IP on an unchanged update', async (t) => {
+  const { api, kv } = await server();
+  const created = await api.create(service('old', { type: 'NodePort' }));
+  // What an older Berth stored: no cluster IP, a node port given by the user.
+  const legacy = {
+    ...created,
+    spec: {
+      ...(created.spec as Record<string, unknown>),
+      ports: [{ port: 80, nodePort: 30080, targetPort: 80, protocol: 'TCP' }],
+    },
+  } as Record<string, unknown> & ApiObject;
+  const spec = legacy.spec as Record<string, unknown>;
+  delete spec.clusterIP;
+  delete spec.clusterIPs;
+  const { resourceVersion: _rv, ...meta } = legacy.metadata;
+  await kv.put({
+    key: enc.encode('/registry/services/default/old'),
+    value: enc.encode(JSON.stringify({ ...legacy, metadata: meta })),
+  });
+  const stored = await api.get('services', 'default', 'old');
+  t.is(specOf(stored).clusterIP, undefined);
+  const updated = await api.update(stored);
+  t.regex(specOf(updated).clusterIP ?? '', /^127\.96\./);
+  t.is(specOf(updated).ports[0]?.nodePort, 30080, 'the node port it had is kept');
+  const again = await api.update(updated);
+  t.is(
+    again.metadata.resourceVersion,
+    updated.metadata.resourceVersion,
+    'then an unchanged update writes nothing',
+  );
+});

@@ -35,6 +35,7 @@ import { type Fence, ObjectStore, type TxnExtra } from './object-store.js';
 import {
   DEFAULT_NODE_PORT_RANGE,
   DEFAULT_SERVICE_CIDR,
+  needsAllocation,
   prepareServiceUpdate,
   ServiceAllocator,
   serviceRanges,
@@ -342,7 +343,9 @@ export class ApiServer {
     if (errors.length > 0) throw invalid(refOf(kind, name), errors);
     const { resourceVersion: _a, ...a } = next.metadata;
     const { resourceVersion: _b, ...b } = current.metadata;
-    if (jsonEqual({ ...next, metadata: a }, { ...current, metadata: b })) return current;
+    // An unchanged Service stored before allocation existed still gets its addresses.
+    const allocates = kind.kind === 'Service' && needsAllocation(next, current);
+    if (!allocates && jsonEqual({ ...next, metadata: a }, { ...current, metadata: b })) return current;
     if (!dryRun && current.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
       const finished = await this.deleter.finishIfReady(kind, next, revision);
       if (finished) return next;
