@@ -27,6 +27,7 @@ export const BASE_KINDS = [
   'Lease',
   'Event',
   'Node',
+  'Ingress',
 ] as const;
 export type BaseKind = (typeof BASE_KINDS)[number];
 
@@ -123,6 +124,28 @@ export function baseManifest(kind: BaseKind): Record<string, unknown> {
         metadata: meta(),
         spec: { unschedulable: false, taints: [{ key: 'dedicated', value: 'fuzz', effect: 'NoSchedule' }] },
         status: { capacity: { cpu: '2', memory: '1Gi', pods: '110' } },
+      };
+    case 'Ingress':
+      return {
+        apiVersion: 'networking.k8s.io/v1',
+        kind,
+        metadata: meta(),
+        spec: {
+          rules: [
+            {
+              host: 'fuzz.example.com',
+              http: {
+                paths: [
+                  {
+                    path: '/',
+                    pathType: 'Prefix',
+                    backend: { service: { name: 'fuzz', port: { number: 80 } } },
+                  },
+                ],
+              },
+            },
+          ],
+        },
       };
   }
 }
