@@ -16,10 +16,7 @@
 //
 // Ownership: the bench starts one cluster and removes only what it made: its nodes (by pid)
 // and the containers labelled with this cluster's id.
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { clusterIdOf, poll, removeContainers } from './agent-cluster.js';
 import { cleanUpOnInterrupt } from './interrupt.js';
 import type { ApiObject } from '../pkg/api/types.js';
 import { type ApiClient, createApiClient } from '../pkg/client/api-client.js';
@@ -27,12 +24,8 @@ import { BerthCluster } from '../test/support/berth-cluster.js';
 import { hostLoad, percentile, round, sleep } from './stats.js';
 import { type BerthSystemOptions, clusterView, createAdminClient } from './systems.js';
 
-const run = promisify(execFile);
-
 const NAMESPACE = 'default';
 const IMAGE = 'berth/busybox:test';
-const CLUSTER_LABEL = 'berth.io/cluster';
-const NODE_LABEL = 'berth.io/node';
 const DEPLOYMENT = 'nodefail';
 
 /** The peers' figures the issue names (default settings), for the readable summary. */
@@ -112,27 +105,6 @@ async function livePods(api: ApiClient): Promise<ApiObject[]> {
   return list.items.filter((p) => !p.metadata.deletionTimestamp);
 }
 
-/** Poll `check` every `everyMs` until it returns a value; throws `what` after `timeoutMs`. */
-async function poll<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs: number,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = ` (last error: ${(err as Error).message})`;
-    }
-    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last}`);
-    await sleep(everyMs);
-  }
-}
-
 /** Exactly `replicas` live pods of the Deployment, all Ready, none on `avoid`. */
 async function replicasReady(api: ApiClient, replicas: number, avoid?: string): Promise<true | undefined> {
   const pods = await livePods(api);
@@ -145,14 +117,6 @@ async function nodesReady(api: ApiClient, names: readonly string[]): Promise<tru
   const list = await api.list('nodes');
   const ready = list.items.filter((n) => readyStatus(n) === 'True').map((n) => n.metadata.name);
   return names.every((n) => ready.includes(n)) ? true : undefined;
-}
-
-async function removeContainers(clusterId: string, node?: string): Promise<void> {
-  const filters = ['--filter', `label=${CLUSTER_LABEL}=${clusterId}`];
-  if (node) filters.push('--filter', `label=${NODE_LABEL}=${node}`);
-  const { stdout } = await run('docker', ['ps', '-aq', ...filters]);
-  const ids = stdout.split('\n').filter((s) => s !== '');
-  if (ids.length > 0) await run('docker', ['rm', '-f', '-v', ...ids]);
 }
 
 export async function runNodeFailBench(o: NodeFailBenchOptions): Promise<NodeFailBenchResult> {
@@ -180,11 +144,7 @@ export async function runNodeFailBench(o: NodeFailBenchOptions): Promise<NodeFai
   const admin = createAdminClient(cluster.endpoints(true));
   const runs: NodeFailRun[] = [];
   try {
-    clusterId = (
-      JSON.parse(await readFile(join(cluster.node(0).dataDir, 'member.json'), 'utf8')) as {
-        clusterId: string;
-      }
-    ).clusterId;
+    clusterId = await clusterIdOf(cluster);
     await poll('3 nodes Ready', () => nodesReady(api, names), 60_000, 200);
     await api.create(deployment(o.replicas));
     await poll(`${o.replicas} replicas Ready`, () => replicasReady(api, o.replicas), 90_000, 200);

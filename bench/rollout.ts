@@ -16,13 +16,12 @@
 // Ownership: the bench starts one cluster and removes only what it made: its nodes (by pid)
 // and the containers labelled with this cluster's id.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import type { ApiObject } from '../pkg/api/types.js';
 import { type ApiClient, createApiClient } from '../pkg/client/api-client.js';
 import { BerthCluster } from '../test/support/berth-cluster.js';
 import { HttpLoad, type LoadReport, type LoadTarget } from '../test/support/http-load.js';
+import { clusterIdOf, poll as pollFor, removeContainers } from './agent-cluster.js';
 import { cleanUpOnInterrupt } from './interrupt.js';
 import { hostLoad, round, sleep } from './stats.js';
 import { clusterView, createAdminClient } from './systems.js';
@@ -33,8 +32,6 @@ const NAMESPACE = 'default';
 const NAME = 'rollout';
 const V1 = 'berth/busybox:test';
 const V2 = 'berth/busybox:v2';
-const CLUSTER_LABEL = 'berth.io/cluster';
-const NODE_LABEL = 'berth.io/node';
 
 type Json = Record<string, unknown>;
 // biome-ignore lint/suspicious/noExplicitAny: objects are read field by field
@@ -90,24 +87,9 @@ async function pods(api: ApiClient): Promise<Any[]> {
   return (await api.list('pods', { namespace: NAMESPACE, labelSelector: `app=${NAME}` })).items;
 }
 
-async function poll<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  timeoutMs = 180_000,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = ` (last error: ${(err as Error).message})`;
-    }
-    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last}`);
-    await sleep(200);
-  }
-}
+/** Poll every 200 ms, for up to 3 minutes by default. */
+const poll = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 180_000) =>
+  pollFor(what, check, timeoutMs, 200);
 
 async function waitReplicas(api: ApiClient, n: number, image?: string): Promise<Any[]> {
   return poll(`${n} ready pods${image ? ` of ${image}` : ''}`, async () => {
@@ -133,14 +115,6 @@ async function update(api: ApiClient, change: (d: Any) => void): Promise<void> {
       if (i >= 5) throw err;
     }
   }
-}
-
-async function removeContainers(clusterId: string, node?: string): Promise<void> {
-  const filters = ['--filter', `label=${CLUSTER_LABEL}=${clusterId}`];
-  if (node) filters.push('--filter', `label=${NODE_LABEL}=${node}`);
-  const { stdout } = await run('docker', ['ps', '-aq', ...filters]);
-  const ids = stdout.split('\n').filter((s) => s !== '');
-  if (ids.length > 0) await run('docker', ['rm', '-f', '-v', ...ids]);
 }
 
 export interface RolloutBenchResult {
@@ -171,11 +145,7 @@ export async function runRolloutBench(log: (line: string) => void): Promise<Roll
   const api = createApiClient({ endpoints: cluster.endpoints(true) });
   const admin = createAdminClient(cluster.endpoints(true));
   try {
-    clusterId = (
-      JSON.parse(await readFile(join(cluster.node(0).dataDir, 'member.json'), 'utf8')) as {
-        clusterId: string;
-      }
-    ).clusterId;
+    clusterId = await clusterIdOf(cluster);
     await poll('3 nodes', async () => (await api.list('nodes')).items.filter(isReady).length === 3);
     for (const m of manifests(4)) await api.create(m as ApiObject);
     await waitReplicas(api, 4);
@@ -313,8 +283,31 @@ export async function runRolloutBench(log: (line: string) => void): Promise<Roll
   }
 }
 
+const USAGE = `usage: npm run bench -- rollout [--json]
+
+  A 3-node cluster with the agent; HTTP load through two nodes' NodePort and the third's
+  Ingress while a 4-replica Deployment rolls to a new image, scales 4 -> 8 -> 2 and has a
+  container killed; then a worker dies under load through the survivors. Prints requests,
+  failures (must be 0) and p99; the last line is one JSON object.`;
+
 export async function rolloutBenchMain(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false } } });
+  let values: { json: boolean; help: boolean };
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values as { json: boolean; help: boolean };
+  } catch (err) {
+    process.stderr.write(`bench rollout: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const log = (line: string) => process.stderr.write(`[bench rollout] ${line}\n`);
   const r = await runRolloutBench(log);
   if (!values.json) {
