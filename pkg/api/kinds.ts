@@ -53,10 +53,14 @@ export const KINDS: readonly KindInfo[] = [
   kind('ConfigMap', '', 'v1', 'configmaps', ['cm'], true, false),
   kind('Secret', '', 'v1', 'secrets', [], true, false),
   kind('Event', '', 'v1', 'events', ['ev'], true, false),
+  kind('PersistentVolume', '', 'v1', 'persistentvolumes', ['pv'], false, true),
+  kind('PersistentVolumeClaim', '', 'v1', 'persistentvolumeclaims', ['pvc'], true, true),
   kind('ReplicaSet', 'apps', 'v1', 'replicasets', ['rs'], true, true),
   kind('Deployment', 'apps', 'v1', 'deployments', ['deploy'], true, true),
   kind('Lease', 'coordination.k8s.io', 'v1', 'leases', [], true, false),
   kind('Ingress', 'networking.k8s.io', 'v1', 'ingresses', ['ing'], true, true),
+  kind('StorageClass', 'storage.k8s.io', 'v1', 'storageclasses', ['sc'], false, false),
+  kind('HorizontalPodAutoscaler', 'autoscaling', 'v2', 'horizontalpodautoscalers', ['hpa'], true, true),
 ];
 
 /** `deployments.apps`: kubectl's fully qualified resource name (just `pods` in the core group). */

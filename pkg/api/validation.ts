@@ -310,6 +310,59 @@ function validatePodUpdate(
     out.add('spec', `${POD_UPDATE_MESSAGE}; changed: ${changed.map((k) => `spec.${k}`).join(', ')}`);
 }
 
+const CLAIM_SPEC_MESSAGE =
+  'Forbidden: spec is immutable after creation except resources.requests for bound claims';
+
+/**
+ * A claim's spec is fixed once created, but for its storage request (which may grow, never
+ * shrink) and volumeName, which the binder sets once (Kubernetes' rules).
+ */
+function validateClaimUpdate(ns: Record<string, unknown>, cs: Record<string, unknown>, out: Collector): void {
+  const storage = (spec: Record<string, unknown>) =>
+    own(asObj(own(asObj(own(spec, 'resources')), 'requests')), 'storage');
+  const n = structuredClone(ns);
+  const c = structuredClone(cs);
+  for (const spec of [n, c]) {
+    const requests = asObj(own(asObj(spec.resources), 'requests'));
+    if (requests) delete requests.storage;
+  }
+  if (own(cs, 'volumeName') == null || own(cs, 'volumeName') === '') {
+    delete n.volumeName;
+    delete c.volumeName;
+  }
+  if (!jsonEqual(n, c)) out.add('spec', CLAIM_SPEC_MESSAGE);
+  const was = tryParseQuantity(storage(cs));
+  const now = tryParseQuantity(storage(ns));
+  if (was !== undefined && now !== undefined && now < was)
+    out.add(
+      'spec.resources.requests.storage',
+      `Forbidden: field can not be less than previous value (${String(storage(cs))})`,
+    );
+}
+
+/** A volume's source, mode and node affinity are fixed; its claimRef, size and policy may change. */
+function validateVolumeUpdate(
+  ns: Record<string, unknown>,
+  cs: Record<string, unknown>,
+  out: Collector,
+): void {
+  for (const field of ['local', 'hostPath'])
+    if (!jsonEqual(own(ns, field), own(cs, field)))
+      out.add(`spec.${field}`, 'Forbidden: the volume source is immutable after creation');
+  if (!jsonEqual(own(ns, 'volumeMode'), own(cs, 'volumeMode')))
+    out.add('spec.volumeMode', immutable(own(ns, 'volumeMode')));
+  if (own(cs, 'nodeAffinity') != null && !jsonEqual(own(ns, 'nodeAffinity'), own(cs, 'nodeAffinity')))
+    out.add('spec.nodeAffinity', immutable(own(ns, 'nodeAffinity')));
+}
+
+function validateStorageClassUpdate(next: ApiObject, current: ApiObject, out: Collector): void {
+  for (const field of ['parameters', 'provisioner', 'reclaimPolicy'])
+    if (!jsonEqual(next[field], current[field]))
+      out.add(field, `Forbidden: updates to ${field} are forbidden.`);
+  if (!jsonEqual(next.volumeBindingMode, current.volumeBindingMode))
+    out.add('volumeBindingMode', immutable(next.volumeBindingMode));
+}
+
 function validateUpdateInto(next: ApiObject, current: ApiObject, out: Collector): void {
   if (next.kind !== current.kind || next.apiVersion !== current.apiVersion)
     out.add('kind', immutable(`${next.apiVersion}/${next.kind}`));
@@ -327,6 +380,15 @@ function validateUpdateInto(next: ApiObject, current: ApiObject, out: Collector)
       break;
     case 'Pod':
       validatePodUpdate(ns, cs, out);
+      break;
+    case 'PersistentVolumeClaim':
+      validateClaimUpdate(ns, cs, out);
+      break;
+    case 'PersistentVolume':
+      validateVolumeUpdate(ns, cs, out);
+      break;
+    case 'StorageClass':
+      validateStorageClassUpdate(next, current, out);
       break;
     case 'Service': {
       const ip = own(cs, 'clusterIP');
@@ -361,7 +423,8 @@ function validateUpdateInto(next: ApiObject, current: ApiObject, out: Collector)
 
 /**
  * Rules comparing an update with the stored object (both valid, both defaulted): selectors,
- * most of a pod's spec, a Service's clusterIP, immutable ConfigMaps and Secrets, Secret type.
+ * most of a pod's spec, a Service's clusterIP, immutable ConfigMaps and Secrets, Secret type,
+ * claims' specs (but growth), volumes' sources, StorageClasses' provisioner and parameters.
  */
 export function validateUpdate(next: ApiObject, current: ApiObject): FieldError[] {
   const out = new Collector();

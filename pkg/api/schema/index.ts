@@ -3,8 +3,12 @@
 
 import type { KindInfo } from '../kinds.js';
 import { KINDS } from '../kinds.js';
-import { type Issues, type Mutable, type ObjectSchema, obj, ref, type Schema, str } from './dsl.js';
-import { dns1035Label, dnsLabel, dnsSubdomain } from './formats.js';
+import {
+  checkHorizontalPodAutoscaler,
+  defaultHorizontalPodAutoscaler,
+  HorizontalPodAutoscalerSpec,
+  HorizontalPodAutoscalerStatus,
+} from './autoscaling.js';
 import {
   ConfigMapFields,
   checkConfigMap,
@@ -18,19 +22,28 @@ import {
   NodeStatus,
   SecretFields,
 } from './core.js';
-import { arr } from './dsl.js';
+import { arr, type Issues, type Mutable, type ObjectSchema, obj, ref, type Schema, str } from './dsl.js';
+import { dns1035Label, dnsLabel, dnsSubdomain } from './formats.js';
 import { checkIngress, defaultIngress, IngressSpec, IngressStatus } from './ingress.js';
 import { ObjectMeta } from './meta.js';
 import { PodSpec, PodStatus } from './pod.js';
 import { EndpointSubset, ServiceSpec, ServiceStatus } from './service.js';
+import {
+  checkStorageClass,
+  PersistentVolumeClaimSpec,
+  PersistentVolumeClaimStatus,
+  PersistentVolumeSpec,
+  PersistentVolumeStatus,
+  StorageClassFields,
+} from './storage.js';
 import { DeploymentSpec, DeploymentStatus, ReplicaSetSpec, ReplicaSetStatus } from './workloads.js';
 
+export { defaultPullPolicy } from './container.js';
 export * from './dsl.js';
 export * from './formats.js';
 export * from './int-or-percent.js';
 export * from './meta.js';
 export * from './quantity.js';
-export { defaultPullPolicy } from './container.js';
 
 export interface KindSchema {
   /** The whole object: apiVersion, kind, metadata and the kind's own fields. */
@@ -117,6 +130,37 @@ register('v1', 'Secret', 'Secret holds secret data of a certain type (at most 1 
 });
 register('v1', 'Event', 'Event is a report of an event somewhere in the cluster.', EventFields);
 register(
+  'v1',
+  'PersistentVolume',
+  'PersistentVolume (PV) is a piece of storage in the cluster: a directory on a node (`local`, or `hostPath`), made by an administrator or by a provisioner, and bound to at most one claim.',
+  {
+    spec: spec(
+      PersistentVolumeSpec,
+      'Spec defines the volume: capacity, access modes, source, reclaim policy.',
+    ),
+    status: status(PersistentVolumeStatus, 'Status is the current phase of the volume. Read-only.'),
+  },
+);
+register(
+  'v1',
+  'PersistentVolumeClaim',
+  "PersistentVolumeClaim (PVC) is a user's request for a persistent volume, bound to one PersistentVolume and used by pods through `volumes[].persistentVolumeClaim`.",
+  {
+    spec: spec(
+      PersistentVolumeClaimSpec,
+      'Spec is what the claim asks for. Immutable after creation except resources.requests (growth).',
+    ),
+    status: status(PersistentVolumeClaimStatus, 'Status is the current state of the claim. Read-only.'),
+  },
+);
+register(
+  'storage.k8s.io/v1',
+  'StorageClass',
+  'StorageClass describes a class of storage: which provisioner makes its volumes, with what parameters and reclaim policy, and when claims of the class are bound.',
+  StorageClassFields,
+  { check: checkStorageClass },
+);
+register(
   'apps/v1',
   'ReplicaSet',
   'ReplicaSet ensures that a specified number of pod replicas are running at any given time.',
@@ -149,6 +193,20 @@ register(
     status: status(IngressStatus, 'Status is the current state of the Ingress. Read-only.'),
   },
   { check: checkIngress, defaults: defaultIngress },
+);
+
+register(
+  'autoscaling/v2',
+  'HorizontalPodAutoscaler',
+  "HorizontalPodAutoscaler is the configuration for a horizontal pod autoscaler, which automatically manages the replica count of a Deployment or ReplicaSet based on the pods' cpu or memory usage, as the agents measure it (`berthctl top`).",
+  {
+    spec: spec(
+      HorizontalPodAutoscalerSpec,
+      'Behaviour of the autoscaler: the target, the replica limits, the metrics and the scaling behavior.',
+    ),
+    status: status(HorizontalPodAutoscalerStatus, 'Current information about the autoscaler. Read-only.'),
+  },
+  { check: checkHorizontalPodAutoscaler, defaults: defaultHorizontalPodAutoscaler },
 );
 
 /** The schema entry of a kind, or undefined when none is registered. */

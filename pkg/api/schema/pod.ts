@@ -149,7 +149,7 @@ const NodeFieldRequirement = obj(
   },
 );
 
-const NodeSelectorTerm = obj(
+export const NodeSelectorTerm = obj(
   'NodeSelectorTerm',
   'Requirements ANDed together; terms of a NodeSelector are ORed.',
   {

@@ -6,6 +6,7 @@
 //
 //   request ─► resolve kind ─► validate (schema) ─► defaults ─► lifecycle fields ─►
 //              Services: cluster IP and node ports (service-alloc.ts) ─►
+//              claims and volumes: default class, protection finalizers (storage-admission.ts) ─►
 //              guarded Txn (create: key absent; update/delete: key at the read revision)
 
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -31,6 +32,7 @@ import { type ApiObject, type JsonObject, type ObjectMeta, rfc3339 } from '../ty
 import { validateObject, validateUpdate } from '../validation.js';
 import { type DeleteOptions, type DeleteResult, Deleter } from './deletion.js';
 import { refOf, resolveKind } from './names.js';
+import { admitStorageCreate } from './storage-admission.js';
 import { type Fence, ObjectStore, type TxnExtra } from './object-store.js';
 import {
   DEFAULT_NODE_PORT_RANGE,
@@ -142,7 +144,7 @@ export class ApiServer {
     delete meta.deletionTimestamp;
     delete meta.deletionGracePeriodSeconds;
     if (kind.statusSubresource && kind.kind !== 'Namespace' && kind.kind !== 'Node') meta.generation = 1;
-    const created = resetStatusOnCreate(kind, obj);
+    const created = await admitStorageCreate(this.store, kind, resetStatusOnCreate(kind, obj));
     for (let attempt = 1; ; attempt++) {
       const { object, guard } = await this.allocate(kind, created, undefined);
       if (options.dryRun) return object;
