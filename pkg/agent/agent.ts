@@ -17,7 +17,14 @@ import { type Backoff, createBackoff, createImagePullBackoff } from './backoff.j
 import type { EndpointsDrain } from './drain.js';
 import type { ConfigLookups } from './env.js';
 import { createHostPortAllocator, type HostPortAllocator } from './host-ports.js';
+import { cleanupLocalPathVolumes } from './local-path-cleanup.js';
 import { NodeRegistration } from './node-registration.js';
+import {
+  type ClaimLookups,
+  LOCAL_PATH_ROOT_ANNOTATION,
+  type LocalNode,
+  localPathRoot,
+} from './persistent-volumes.js';
 import { PodIO } from './pod-io.js';
 import { PodSync } from './pod-sync.js';
 import { type ContainerRuntime, Labels, MANAGED_BY } from './runtime.js';
@@ -31,7 +38,7 @@ export interface AgentOptions {
   /** This node's client (gRPC) address, advertised for logs and exec. */
   clientAddress: string;
   clusterId: string;
-  /** Pod volumes live under <dataDir>/pods/<uid>/. */
+  /** Pod volumes live under <dataDir>/pods/<uid>/, local-path volumes under <dataDir>/local-path/. */
   dataDir: string;
   labels: Record<string, string>;
   taints: { key: string; value?: string; effect: string }[];
@@ -61,6 +68,8 @@ export class Agent {
   private readonly pullBackoff: Backoff;
   private readonly events: EventRecorder;
   private readonly nodeLabels: Record<string, string>;
+  private readonly localNode: LocalNode;
+  private cleaning = false;
   private watch: WatchHandle | undefined;
   private resync: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -89,11 +98,17 @@ export class Agent {
       address: o.nodeAddress,
       clientAddress: o.clientAddress,
       labels: o.labels,
+      annotations: { [LOCAL_PATH_ROOT_ANNOTATION]: localPathRoot(o.dataDir) },
       taints: o.taints,
       heartbeatMs: o.heartbeatMs,
       statusMs: o.statusMs,
       logger: o.logger,
     });
+    this.localNode = {
+      name: o.nodeName,
+      labels: this.registration.labels(),
+      localPathRoot: localPathRoot(o.dataDir),
+    };
   }
 
   start(): void {
@@ -192,6 +207,30 @@ export class Agent {
     if (!this.synced) return;
     for (const uid of this.pods.keys()) this.enqueue(uid);
     void this.reap().catch((err) => this.o.logger.warn({ err }, 'reaping containers failed'));
+    void this.cleanVolumes();
+  }
+
+  /** Deleted local-path volumes of this node: directories removed, then their finalizers. */
+  private async cleanVolumes(): Promise<void> {
+    if (this.cleaning) return;
+    this.cleaning = true;
+    try {
+      this.o.api.resolve('persistentvolumes');
+    } catch {
+      this.cleaning = false;
+      return; // The API does not serve PersistentVolumes: nothing to clean.
+    }
+    try {
+      await cleanupLocalPathVolumes({
+        api: this.o.api,
+        node: this.localNode,
+        logger: this.o.logger,
+      });
+    } catch (err) {
+      this.o.logger.warn({ err }, 'local-path volume cleanup failed; retrying');
+    } finally {
+      this.cleaning = false;
+    }
   }
 
   /** Containers of this node whose pod is gone (deleted while the agent was down, say). */
@@ -264,6 +303,7 @@ export class Agent {
           crashBackoff: this.crashBackoff,
           pullBackoff: this.pullBackoff,
           lookups: this.lookups,
+          storage: { lookups: this.claimLookups, node: this.localNode },
           drain: this.o.drain,
           events: this.events,
           logger: this.o.logger,
@@ -302,9 +342,15 @@ export class Agent {
     services: async (namespace) => (await this.o.api.list('services', { namespace })).items,
   };
 
+  /** Claims and volumes for persistentVolumeClaim volumes, read from the local store. */
+  private readonly claimLookups: ClaimLookups = {
+    claim: (namespace, name) => this.getOrUndefined('persistentvolumeclaims', namespace, name),
+    volume: (name) => this.getOrUndefined('persistentvolumes', undefined, name),
+  };
+
   private async getOrUndefined(
     resource: string,
-    namespace: string,
+    namespace: string | undefined,
     name: string,
   ): Promise<ApiObject | undefined> {
     try {

@@ -28,6 +28,8 @@ export interface NodeRegistrationOptions {
   address: string;
   clientAddress: string;
   labels: Record<string, string>;
+  /** Annotations the node owns (the local-path root), set on every registration. */
+  annotations?: Record<string, string>;
   taints: { key: string; value?: string; effect: string }[];
   heartbeatMs: number;
   statusMs: number;
@@ -150,7 +152,7 @@ export class NodeRegistration {
         metadata: {
           name: nodeName,
           labels: this.labels(),
-          annotations: { [CLIENT_ADDRESS_ANNOTATION]: this.o.clientAddress },
+          annotations: { ...this.o.annotations, [CLIENT_ADDRESS_ANNOTATION]: this.o.clientAddress },
         },
         spec: this.o.taints.length > 0 ? { taints: this.o.taints } : {},
       });
@@ -160,7 +162,11 @@ export class NodeRegistration {
       // updates what is its own: labels it owns and its address.
       const meta = current.metadata;
       const labels = { ...meta.labels, ...this.labels() };
-      const annotations = { ...meta.annotations, [CLIENT_ADDRESS_ANNOTATION]: this.o.clientAddress };
+      const annotations = {
+        ...meta.annotations,
+        ...this.o.annotations,
+        [CLIENT_ADDRESS_ANNOTATION]: this.o.clientAddress,
+      };
       await api.update({ ...current, metadata: { ...meta, labels, annotations } });
     }
     this.lastStatusAt = 0;

@@ -34,7 +34,8 @@ import {
   Labels,
   type PortBinding,
 } from './runtime.js';
-import { mountsFor, prepareVolumes, removePodDir, updateVolumes } from './volumes.js';
+import { mountFailure } from './persistent-volumes.js';
+import { type ClaimStorage, mountsFor, prepareVolumes, removePodDir, updateVolumes } from './volumes.js';
 
 /** The sandbox label that remembers the pod's port bindings (adopted after a restart). */
 export const PORTS_LABEL = 'berth.io/ports';
@@ -51,6 +52,8 @@ export interface PodSyncDeps {
   crashBackoff: Backoff;
   pullBackoff: Backoff;
   lookups: ConfigLookups;
+  /** Claims and volumes for persistentVolumeClaim volumes; without it they never mount. */
+  storage?: ClaimStorage;
   drain?: EndpointsDrain;
   events: EventRecorder;
   logger: Logger;
@@ -70,6 +73,17 @@ interface Probed {
 }
 
 const DEFAULT_GRACE_SECONDS = 30;
+/** An unmountable claim volume is tried again this soon (ms). */
+const MOUNT_RETRY_MS = 2000;
+/** The same FailedMount event is recorded at most this often (ms); the kubelet's is ~2 min. */
+const MOUNT_EVENT_EVERY_MS = 30_000;
+
+/** Why the pod's containers cannot be made yet: config errors, or volumes not mountable yet. */
+interface VolumeState {
+  errors: string[];
+  /** The FailedMount message, while some claim volume cannot be mounted. */
+  unmounted?: string;
+}
 
 export class PodSync {
   private readonly probes = new Map<string, Probed>();
@@ -80,6 +94,7 @@ export class PodSync {
   private lastStatus: unknown;
   /** The engine's message of the last failed pull per image, for ImagePullBackOff. */
   private readonly lastPullError = new Map<string, string>();
+  private lastMountEvent: { message: string; at: number } | undefined;
 
   constructor(
     private readonly d: PodSyncDeps,
@@ -122,6 +137,7 @@ export class PodSync {
       },
     };
     const volumeErrors = await this.ensureVolumes(withIps);
+    if (volumeErrors.unmounted) this.reportUnmounted(withIps, volumeErrors.unmounted);
     for (const c of pod.spec.containers) {
       observed.containers[c.name] = await this.syncContainer(withIps, c, existing, sandbox, volumeErrors);
     }
@@ -188,13 +204,26 @@ export class PodSync {
     return out;
   }
 
-  private async ensureVolumes(pod: Pod): Promise<string[]> {
+  private async ensureVolumes(pod: Pod): Promise<VolumeState> {
     if (!this.volumes) {
-      const r = await prepareVolumes(pod, this.d.dataDir, this.d.lookups);
-      if (r.errors.length === 0) this.volumes = r.mounts;
-      return r.errors;
+      const r = await prepareVolumes(pod, this.d.dataDir, this.d.lookups, this.d.storage);
+      if (r.errors.length === 0 && r.unmounted.length === 0) this.volumes = r.mounts;
+      return r.unmounted.length > 0
+        ? { errors: r.errors, unmounted: mountFailure(r.unmounted) }
+        : { errors: r.errors };
     }
-    return (await updateVolumes(pod, this.d.dataDir, this.d.lookups)).errors;
+    return { errors: (await updateVolumes(pod, this.d.dataDir, this.d.lookups)).errors };
+  }
+
+  /** A FailedMount event (not repeated too often) and another try soon, as the kubelet retries. */
+  private reportUnmounted(pod: Pod, message: string): void {
+    const now = this.d.now();
+    const last = this.lastMountEvent;
+    if (!last || last.message !== message || now - last.at >= MOUNT_EVENT_EVERY_MS) {
+      this.lastMountEvent = { message, at: now };
+      this.d.events.recordQuietly(pod as unknown as ApiObject, 'Warning', 'FailedMount', message);
+    }
+    this.d.requeue(this.uid, MOUNT_RETRY_MS);
   }
 
   // ---- containers ----
@@ -204,7 +233,7 @@ export class PodSync {
     c: Container,
     existing: ContainerInfo[],
     sandbox: { info: ContainerInfo; ports: PortBinding[] },
-    volumeErrors: string[],
+    volumeErrors: VolumeState,
   ): Promise<ObservedContainer> {
     const instances = existing
       .filter((x) => x.labels[Labels.container] === c.name && x.labels[Labels.role] === 'container')
@@ -285,7 +314,7 @@ export class PodSync {
     c: Container,
     attempt: number,
     sandbox: { info: ContainerInfo; ports: PortBinding[] },
-    volumeErrors: string[],
+    volumeErrors: VolumeState,
     base: ObservedContainer,
   ): Promise<ObservedContainer> {
     const obj = pod as unknown as ApiObject;
@@ -293,9 +322,12 @@ export class PodSync {
       ...base,
       waiting: { reason, message },
     });
+    // Volumes first, as the kubelet mounts them before it pulls: no pull for a pod that cannot start.
+    if (volumeErrors.unmounted) return waiting(Waiting.ContainerCreating, volumeErrors.unmounted);
     const image = await this.ensureImage(pod, c);
     if (image) return waiting(image.reason, image.message);
-    if (volumeErrors.length > 0) return waiting(Waiting.CreateContainerConfigError, volumeErrors.join('; '));
+    if (volumeErrors.errors.length > 0)
+      return waiting(Waiting.CreateContainerConfigError, volumeErrors.errors.join('; '));
     const env = await resolveEnv(c, pod, this.d.lookups);
     const mounts = await mountsFor(c, this.volumes ?? new Map(), pod.spec.volumes);
     const errors = [...env.errors, ...mounts.errors];

@@ -11,9 +11,20 @@ import * as fs from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import type { Container, Pod, Volume } from './container-spec.js';
 import type { ConfigLookups } from './env.js';
+import { checkHostPath } from './host-path.js';
+import {
+  type ClaimLookups,
+  type ClaimResolution,
+  type LocalNode,
+  resolveClaim,
+} from './persistent-volumes.js';
 import type { Mount } from './runtime.js';
 
-export const PVC_NOT_YET = 'persistentVolumeClaim volumes arrive with the storage issue';
+/** What PersistentVolumeClaim volumes need: the claims and volumes, and this node. */
+export interface ClaimStorage {
+  lookups: ClaimLookups;
+  node: LocalNode;
+}
 
 export interface VolumeFile {
   /** Relative path inside the volume. */
@@ -27,6 +38,8 @@ export interface PreparedVolumes {
   /** Volume name -> host directory (or file, for a hostPath file). */
   mounts: Map<string, string>;
   errors: string[];
+  /** Claim volumes that cannot be mounted yet (not bound, not on this node): retried, not a config error. */
+  unmounted: { name: string; error: string }[];
 }
 
 export function podDir(dataDir: string, podUid: string): string {
@@ -174,47 +187,35 @@ async function writeSource(pod: Pod, dir: string, s: Source, lookups: ConfigLook
   return { changed: await writeAtomic(dir, files), errors };
 }
 
-async function checkHostPath(path: string, type: string): Promise<string | undefined> {
-  const stat = await fs.stat(path).catch(() => undefined);
-  switch (type) {
-    case 'DirectoryOrCreate':
-      if (!stat) await fs.mkdir(path, { recursive: true, mode: 0o755 });
-      else if (!stat.isDirectory()) return `hostPath ${path} is not a directory`;
-      return undefined;
-    case 'FileOrCreate':
-      if (!stat) {
-        await fs.mkdir(dirname(path), { recursive: true, mode: 0o755 });
-        await fs.writeFile(path, '', { mode: 0o644, flag: 'a' });
-      } else if (!stat.isFile()) return `hostPath ${path} is not a file`;
-      return undefined;
-    case 'Directory':
-      return stat?.isDirectory() ? undefined : `hostPath ${path} is not a directory`;
-    case 'File':
-      return stat?.isFile() ? undefined : `hostPath ${path} is not a file`;
-    case 'Socket':
-      return stat?.isSocket() ? undefined : `hostPath ${path} is not a socket`;
-    case 'CharDevice':
-      return stat?.isCharacterDevice() ? undefined : `hostPath ${path} is not a character device`;
-    case 'BlockDevice':
-      return stat?.isBlockDevice() ? undefined : `hostPath ${path} is not a block device`;
-    default:
-      return undefined;
-  }
-}
-
 /** Make every volume of the pod; idempotent, so an agent that restarts calls it again. */
 export async function prepareVolumes(
   pod: Pod,
   dataDir: string,
   lookups: ConfigLookups,
+  storage?: ClaimStorage,
 ): Promise<PreparedVolumes> {
   const mounts = new Map<string, string>();
   const errors: string[] = [];
+  const unmounted: { name: string; error: string }[] = [];
   const uid = pod.metadata.uid ?? '';
   for (const v of pod.spec.volumes ?? []) {
     try {
       if (v.persistentVolumeClaim) {
-        errors.push(PVC_NOT_YET);
+        const claimName = v.persistentVolumeClaim.claimName;
+        const r: ClaimResolution = storage
+          ? await resolveClaim(
+              pod.metadata.namespace ?? 'default',
+              claimName,
+              storage.lookups,
+              storage.node,
+            ).catch(
+              (e: Error): ClaimResolution => ({
+                error: `persistentvolumeclaim "${claimName}": ${e.message}`,
+              }),
+            )
+          : { error: `persistentvolumeclaim "${claimName}": this agent has no access to claims` };
+        if (r.path !== undefined) mounts.set(v.name, r.path);
+        else unmounted.push({ name: v.name, error: r.error });
         continue;
       }
       if (v.hostPath) {
@@ -241,7 +242,7 @@ export async function prepareVolumes(
       errors.push(`volume "${v.name}": ${(e as Error).message}`);
     }
   }
-  return { mounts, errors };
+  return { mounts, errors, unmounted };
 }
 
 /** Re-write ConfigMap and Secret volumes whose data changed; unchanged data writes nothing. */

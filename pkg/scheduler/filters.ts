@@ -7,6 +7,7 @@ import { antiSelects, HOSTNAME_LABEL, type PodInfo, termMatches } from './pod-in
 import { Reason, untoleratedTaint } from './reasons.js';
 import { getOrCreate, type NodeInfo, type Snapshot } from './snapshot.js';
 import type { Taint, Toleration } from './types.js';
+import { type PodVolumes, podVolumes, volumeBindingReason } from './volume-binding.js';
 
 /** Per-pod facts computed once before the node loop (anti-affinity needs the whole snapshot). */
 export interface FilterContext {
@@ -15,6 +16,8 @@ export interface FilterContext {
   ownDomains: Map<string, Set<string>>;
   /** topologyKey -> domain values where a bound pod's anti-affinity term selects this pod. */
   existingDomains: Map<string, Set<string>>;
+  /** The pod's claims; undefined when it uses none. */
+  volumes: PodVolumes | undefined;
 }
 
 export type Filter = (ctx: FilterContext, node: NodeInfo) => string | readonly string[] | undefined;
@@ -89,6 +92,9 @@ export const podAntiAffinity: Filter = (ctx, node) => {
   return undefined;
 };
 
+export const volumeBinding: Filter = ({ volumes }, node) =>
+  volumes ? volumeBindingReason(volumes, node) : undefined;
+
 /** In Kubernetes' order. */
 export const FILTERS: readonly Filter[] = [
   nodeReady,
@@ -96,6 +102,7 @@ export const FILTERS: readonly Filter[] = [
   nodeAffinity,
   hostPorts,
   resourcesFit,
+  volumeBinding,
   podAntiAffinity,
 ];
 
@@ -132,5 +139,5 @@ export function filterContext(pod: PodInfo, snapshot: Snapshot): FilterContext {
     if (e.pod.key !== pod.key && antiSelects(e.term, pod.namespace, pod.labels))
       addDomain(existingDomains, e.term.topologyKey, domainOf(e.node, e.term.topologyKey));
   }
-  return { pod, ownDomains, existingDomains };
+  return { pod, ownDomains, existingDomains, volumes: podVolumes(pod, snapshot.storage) };
 }

@@ -2,7 +2,9 @@
 // current; pods without a node are queued; each is placed by the pure core (scheduler.ts),
 // assumed at once (so the next pod sees it) and bound with a guarded update of
 // spec.nodeName. A pod that fits nowhere gets PodScheduled=False with Kubernetes' summary
-// and a FailedScheduling event, and waits until nodes or pods change.
+// and a FailedScheduling event, and waits until nodes or pods change. Claims, volumes and
+// storage classes are watched too (when the API has those kinds): a pod using unbound
+// WaitForFirstConsumer claims has them annotated with its node before it is bound.
 
 import type { Logger } from 'pino';
 import { ApiError, ApiErrorCode } from '../api/errors.js';
@@ -15,6 +17,12 @@ import { WorkQueue } from '../controller/queue.js';
 import { createScheduler, type Scheduler } from './scheduler.js';
 import { Snapshot } from './snapshot.js';
 import type { SchedulingNode, SchedulingPod } from './types.js';
+import {
+  SELECTED_NODE_ANNOTATION,
+  type SchedulingClaim,
+  type SchedulingStorageClass,
+  type SchedulingVolume,
+} from './volume-binding.js';
 
 /** How many binds may be in flight: binding is a Raft write; placing is microseconds. */
 const BIND_CONCURRENCY = 16;
@@ -37,6 +45,8 @@ export class SchedulerLoop implements LeaderComponent {
   private api: ApiServer | undefined;
   private pods: Informer | undefined;
   private nodes: Informer | undefined;
+  private claims: Informer | undefined;
+  private storage: Informer[] = [];
   private queue: WorkQueue | undefined;
   private workers: Promise<void>[] = [];
   private snapshot = new Snapshot();
@@ -85,7 +95,8 @@ export class SchedulerLoop implements LeaderComponent {
         this.unpark();
       },
     });
-    await Promise.all([nodes.start(), pods.start()]);
+    this.storage = this.storageInformers(api);
+    await Promise.all([nodes.start(), pods.start(), ...this.storage.map((i) => i.start())]);
     for (let i = 0; i < BIND_CONCURRENCY; i++) this.workers.push(this.work(queue));
     this.retryTimer = setInterval(() => this.unpark(), UNSCHEDULABLE_RETRY_MS);
   }
@@ -95,8 +106,83 @@ export class SchedulerLoop implements LeaderComponent {
     this.queue?.shutdown();
     await Promise.allSettled(this.workers);
     this.workers = [];
-    await Promise.all([this.pods?.stop(), this.nodes?.stop()]);
+    await Promise.all([this.pods?.stop(), this.nodes?.stop(), ...this.storage.map((i) => i.stop())]);
+    this.storage = [];
+    this.claims = undefined;
     this.parked.clear();
+  }
+
+  /**
+   * Informers over claims, volumes and classes, feeding snapshot.storage; a change may let a
+   * parked pod fit. Kinds the API does not serve are left out (their pods then wait, with
+   * "persistentvolumeclaim not found").
+   */
+  private storageInformers(api: ApiServer): Informer[] {
+    const s = this.snapshot.storage;
+    const kinds: [string, (o: ApiObject) => void, (o: ApiObject) => void][] = [
+      [
+        'persistentvolumeclaims',
+        (o) => s.setClaim(o as SchedulingClaim),
+        (o) => s.removeClaim(o as SchedulingClaim),
+      ],
+      [
+        'persistentvolumes',
+        (o) => s.setVolume(o as SchedulingVolume),
+        (o) => s.removeVolume(o as SchedulingVolume),
+      ],
+      [
+        'storageclasses',
+        (o) => s.setClass(o as SchedulingStorageClass),
+        (o) => s.removeClass(o as SchedulingStorageClass),
+      ],
+    ];
+    const out: Informer[] = [];
+    for (const [resource, set, remove] of kinds) {
+      try {
+        api.resolve(resource);
+      } catch {
+        this.o.logger.debug({ resource }, 'kind not served; the scheduler does without it');
+        continue;
+      }
+      const inf = new Informer(api, resource, this.o.logger);
+      inf.on({
+        add: (o) => {
+          set(o);
+          this.unpark();
+        },
+        update: (_o, o) => {
+          set(o);
+          this.unpark();
+        },
+        delete: (o) => {
+          remove(o);
+          this.unpark();
+        },
+      });
+      if (resource === 'persistentvolumeclaims') this.claims = inf;
+      out.push(inf);
+    }
+    return out;
+  }
+
+  /**
+   * Kubernetes' VolumeBinding PreBind: the claims that wait for their first consumer learn
+   * the node, so the provisioner makes their volumes there. A conflict is retried with back-off.
+   */
+  private async selectNode(keys: readonly string[], node: string): Promise<void> {
+    const api = this.api as ApiServer;
+    for (const key of keys) {
+      const claim = this.claims?.get(key);
+      if (!claim) throw new Error(`persistentvolumeclaim ${key} is gone`);
+      const annotations = claim.metadata.annotations ?? {};
+      if (annotations[SELECTED_NODE_ANNOTATION] === node) continue;
+      const updated = await api.update({
+        ...claim,
+        metadata: { ...claim.metadata, annotations: { ...annotations, [SELECTED_NODE_ANNOTATION]: node } },
+      });
+      // The next pod sharing the claim must go to the same node, before the watch says so.
+      this.snapshot.storage.setClaim(updated as SchedulingClaim);
+    }
   }
 
   private onPod(p: ApiObject): void {
@@ -142,6 +228,12 @@ export class SchedulerLoop implements LeaderComponent {
     }
     const node = result.node;
     this.snapshot.assume(pod as unknown as SchedulingPod, node);
+    try {
+      if (result.claimsToSelect) await this.selectNode(result.claimsToSelect, node);
+    } catch (err) {
+      this.snapshot.removePod(pod as unknown as SchedulingPod);
+      throw err;
+    }
     try {
       const bound = await api.update({ ...pod, spec: { ...pod.spec, nodeName: node } });
       this.snapshot.addPod(bound as unknown as SchedulingPod);

@@ -50,6 +50,8 @@ export interface PodInfo {
   tolerations: Toleration[];
   anti: AntiTerm[];
   nodeName: string | undefined;
+  /** Names of the PersistentVolumeClaims its volumes use. */
+  claims: string[];
 }
 
 export const podKey = (pod: SchedulingPod): string =>
@@ -96,7 +98,7 @@ function hostPorts(pod: SchedulingPod): HostPort[] {
   return out;
 }
 
-function compileTerm(term: NodeSelectorTerm): CompiledTerm {
+export function compileTerm(term: NodeSelectorTerm): CompiledTerm {
   const req = (e: { key: string; operator: string; values?: string[] }): Requirement => ({
     key: e.key,
     operator: e.operator as Requirement['operator'],
@@ -162,5 +164,8 @@ export function podInfo(pod: SchedulingPod): PodInfo {
       compileAnti(t, namespace),
     ),
     nodeName: spec.nodeName,
+    claims: (spec.volumes ?? []).flatMap((v) =>
+      v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [],
+    ),
   };
 }

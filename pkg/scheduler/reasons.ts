@@ -20,6 +20,14 @@ export const untoleratedTaint = (key: string, value: string | undefined): string
 export const NO_NODES = 'no nodes available to schedule pods';
 
 /**
+ * A refusal that holds for every node (Kubernetes' PreFilter): no count, as Kubernetes
+ * writes it: '0/3 nodes are available: persistentvolumeclaim "data" not found.'
+ */
+export function summarizePodLevel(nodeCount: number, reason: string): string {
+  return nodeCount === 0 ? NO_NODES : `0/${nodeCount} nodes are available: ${reason}.`;
+}
+
+/**
  * '0/3 nodes are available: 2 Insufficient memory, 1 node(s) had untolerated taint {dedicated: db}.'
  * A node rejected for several reasons counts once under each. Ordered by count, most first,
  * then by text, so the commonest cause leads (Kubernetes sorts the "N reason" strings as

@@ -4,7 +4,7 @@
 
 import { FILTERS, filterContext } from './filters.js';
 import { podInfo } from './pod-info.js';
-import { summarize } from './reasons.js';
+import { summarize, summarizePodLevel } from './reasons.js';
 import {
   DEFAULT_WEIGHTS,
   leastAllocated,
@@ -63,6 +63,11 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     const nodes = snapshot.nodes();
     const draw = random();
     const filtered: Record<string, string[]> = {};
+    const refusal = ctx.volumes?.refusal;
+    if (refusal !== undefined) {
+      for (const node of nodes) filtered[node.name] = [refusal];
+      return { unschedulable: summarizePodLevel(nodes.length, refusal), filtered, scores: [] };
+    }
     const feasible: NodeInfo[] = [];
     for (const node of nodes) {
       let rejected = false;
@@ -128,7 +133,8 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         bestKey = key;
       }
     }
-    return { node: best, filtered, scores };
+    const claimsToSelect = ctx.volumes?.toSelect ?? [];
+    return { node: best, filtered, scores, ...(claimsToSelect.length > 0 ? { claimsToSelect } : {}) };
   }
 
   return { weights, schedule };

@@ -6,6 +6,7 @@ import { tryParseQuantity } from '../api/schema/quantity.js';
 import type { AntiTerm, PodInfo } from './pod-info.js';
 import { podInfo, podKey } from './pod-info.js';
 import type { SchedulingNode, SchedulingPod, Taint } from './types.js';
+import { StorageInfo } from './volume-binding.js';
 
 // FNV-1a: a per-node number the seeded tie-break mixes with, independent of insertion order.
 function fnv1a(s: string): number {
@@ -137,6 +138,8 @@ export class Snapshot {
   private readonly antiIndex = new Map<string, Set<AntiEntry>>();
   private readonly antiEntries = new Map<string, AntiEntry[]>();
   private live: NodeInfo[] | undefined;
+  /** Claims, volumes and storage classes, for the VolumeBinding filter. */
+  readonly storage = new StorageInfo();
 
   addNode(node: SchedulingNode): void {
     const name = node.metadata.name ?? '';

@@ -106,5 +106,13 @@ interface Explanation {
 }
 
 export type ScheduleResult =
-  | ({ node: string; unschedulable?: undefined } & Explanation)
-  | ({ node?: undefined; unschedulable: string } & Explanation);
+  | ({
+      node: string;
+      unschedulable?: undefined;
+      /**
+       * Claims (namespace/name) of a WaitForFirstConsumer class with no node yet: to be
+       * annotated with volume.kubernetes.io/selected-node = node before the pod is bound.
+       */
+      claimsToSelect?: string[];
+    } & Explanation)
+  | ({ node?: undefined; unschedulable: string; claimsToSelect?: undefined } & Explanation);

@@ -6,7 +6,6 @@ import type { Pod, Volume } from '../../pkg/agent/container-spec.js';
 import type { ConfigLookups } from '../../pkg/agent/env.js';
 import {
   mountsFor,
-  PVC_NOT_YET,
   podDir,
   prepareVolumes,
   removePodDir,
@@ -78,7 +77,10 @@ test('secret items with paths and modes (decimal in JSON), optional and missing 
     { name: 'claim', persistentVolumeClaim: { claimName: 'c' } },
   ]);
   const r = await prepareVolumes(p, data, store({}, { 'ns/tls': { crt: 'CERT', key: 'KEY', other: 'O' } }));
-  t.deepEqual(r.errors, ['configmap "gone" not found', 'key "nope" not found in secret "tls"', PVC_NOT_YET]);
+  t.deepEqual(r.errors, ['configmap "gone" not found', 'key "nope" not found in secret "tls"']);
+  t.deepEqual(r.unmounted, [
+    { name: 'claim', error: 'persistentvolumeclaim "c": this agent has no access to claims' },
+  ]);
   t.deepEqual([...r.mounts.keys()], ['tls', 'opt']);
   const tls = volumeDir(data, UID, 'tls');
   t.is(await fs.readFile(join(tls, 'certs/tls.crt'), 'utf8'), 'CERT');
