@@ -14,7 +14,10 @@ import { createDockerRuntime } from '../../pkg/agent/docker-runtime.js';
 import { addPodsService } from '../../pkg/agent/grpc-pods.js';
 import { ApiServer } from '../../pkg/api/server/api-server.js';
 import { LeaderGate } from '../../pkg/controller/leader.js';
-import { ensureSystemNamespaces } from '../../pkg/api/server/bootstrap.js';
+import { DEFAULT_CONTROLLER_OPTIONS } from '../../pkg/controller/manager.js';
+import { createTopPodMetricsSource } from '../../pkg/controller/pod-metrics-top.js';
+import { createPodsClient } from '../../pkg/client/pods-client.js';
+import { ensureDefaultStorageClass, ensureSystemNamespaces } from '../../pkg/api/server/bootstrap.js';
 import { addApiService } from '../../pkg/api/server/grpc-api.js';
 import { createClient } from '../../pkg/client/client.js';
 import { BERTH_VERSION } from '../../pkg/version.js';
@@ -216,11 +219,19 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
   );
   if (identity.joined) void promoteWhenCaughtUp(store, id, logger, background.signal);
   void ensureSystemNamespaces(api, logger.child({ component: 'api' }), background.signal);
+  void ensureDefaultStorageClass(api, logger.child({ component: 'api' }), background.signal);
   agent?.start();
+  // The autoscaler reads pod usage as `berthctl top` does: this node's Pods service, which
+  // gathers every node's samples.
+  const podsClient = createPodsClient({ endpoints: [cfg.clientAdvertise] });
+  const podMetrics = createTopPodMetricsSource({
+    top: podsClient,
+    listPods: async (namespace) => (await api.list('pods', { namespace })).items,
+  });
   const leader = new LeaderGate(
     store,
     store.raft,
-    cfg.controllers ? leaderComponents(logger) : [],
+    cfg.controllers ? leaderComponents(logger, { ...DEFAULT_CONTROLLER_OPTIONS, podMetrics }) : [],
     logger.child({ component: 'leader' }),
     cfg.services,
   );
@@ -234,6 +245,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
       stopping ??= (async () => {
         background.abort();
         await leader.stop();
+        podsClient.close();
         // The agent stops watching; its pods keep running and are adopted on restart.
         await agent?.stop();
         await proxy.stop();

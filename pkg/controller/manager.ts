@@ -9,6 +9,7 @@ import type { ApiServer } from '../api/server/api-server.js';
 import { EventRecorder } from '../api/server/events.js';
 import { Informer } from './informer.js';
 import type { LeaderComponent } from './leader.js';
+import type { PodMetricsSource } from './pod-metrics.js';
 import { ControllerRunner, type Reconciler } from './runner.js';
 
 /** Timings of the controllers; Berth's defaults are seconds where Kubernetes' are minutes. */
@@ -17,11 +18,16 @@ export interface ControllerOptions {
   nodeGracePeriodMs: number;
   /** Pods on a NotReady/Unreachable node are evicted after this (ms), unless their tolerationSeconds says otherwise. */
   podEvictionTimeoutMs: number;
+  /** How often each HorizontalPodAutoscaler is evaluated (ms); Kubernetes' default 15 s when absent. */
+  hpaSyncPeriodMs?: number;
+  /** Where the autoscaler reads pods' usage; without one, autoscalers report ScalingActive False. */
+  podMetrics?: PodMetricsSource;
 }
 
 export const DEFAULT_CONTROLLER_OPTIONS: ControllerOptions = {
   nodeGracePeriodMs: 5000,
   podEvictionTimeoutMs: 3000,
+  hpaSyncPeriodMs: 15_000,
 };
 
 /** The shared informers, one per resource, made on first use and started by the manager. */

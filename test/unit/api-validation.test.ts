@@ -265,6 +265,69 @@ status:
   loadBalancer:
     ingress: [{ ip: 127.0.0.2, ports: [{ port: 80, protocol: TCP }] }]
 `,
+  PersistentVolume: `
+apiVersion: v1
+kind: PersistentVolume
+metadata: { name: pv0001, labels: { type: local } }
+spec:
+  capacity: { storage: 10Gi }
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: manual
+  local: { path: /mnt/disks/ssd1 }
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+        - matchExpressions: [{ key: kubernetes.io/hostname, operator: In, values: [node-1] }]
+`,
+  PersistentVolumeClaim: `
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: { name: data, namespace: default }
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: local-path
+  resources: { requests: { storage: 2Gi } }
+`,
+  StorageClass: `
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: local-path
+  annotations: { storageclass.kubernetes.io/is-default-class: "true" }
+provisioner: berth.io/local-path
+reclaimPolicy: Delete
+volumeBindingMode: WaitForFirstConsumer
+`,
+  HorizontalPodAutoscaler: `
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: { name: web, namespace: shop }
+spec:
+  scaleTargetRef: { apiVersion: apps/v1, kind: Deployment, name: web }
+  minReplicas: 2
+  maxReplicas: 10
+  metrics:
+    - type: Resource
+      resource: { name: cpu, target: { type: Utilization, averageUtilization: 50 } }
+    - type: Resource
+      resource: { name: memory, target: { type: AverageValue, averageValue: 500Mi } }
+  behavior:
+    scaleDown:
+      stabilizationWindowSeconds: 300
+      policies: [{ type: Percent, value: 10, periodSeconds: 60 }]
+    scaleUp:
+      selectPolicy: Max
+      policies: [{ type: Pods, value: 4, periodSeconds: 15 }, { type: Percent, value: 100, periodSeconds: 15 }]
+status:
+  currentReplicas: 2
+  desiredReplicas: 2
+  currentMetrics:
+    - type: Resource
+      resource: { name: cpu, current: { averageUtilization: 45, averageValue: 225m } }
+  conditions:
+    - { type: AbleToScale, status: "True", reason: ReadyForNewScale, message: recommended size matches current size }
+`,
 };
 
 test('every kind has a schema and a valid real-world manifest', (t) => {
@@ -308,8 +371,8 @@ test('extra real-world shapes pass: headless and ExternalName services, generate
 
 test('unknown and known apiVersion/kind are named clearly', (t) => {
   t.deepEqual(errs({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'x' } }), [
-    'apiVersion: Unsupported value: "batch/v1": supported values: "v1", "apps/v1", "coordination.k8s.io/v1", "networking.k8s.io/v1"',
-    'kind: Unsupported value: "CronJob": Berth serves Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event, ReplicaSet, Deployment, Lease, Ingress',
+    'apiVersion: Unsupported value: "batch/v1": supported values: "v1", "apps/v1", "coordination.k8s.io/v1", "networking.k8s.io/v1", "storage.k8s.io/v1", "autoscaling/v2"',
+    'kind: Unsupported value: "CronJob": Berth serves Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event, PersistentVolume, PersistentVolumeClaim, ReplicaSet, Deployment, Lease, Ingress, StorageClass, HorizontalPodAutoscaler',
   ]);
   t.deepEqual(errs({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' } }), [
     'kind: Unsupported value: "StatefulSet": Berth serves ReplicaSet, Deployment in apps/v1',

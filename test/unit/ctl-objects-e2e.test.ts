@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import YAML from 'yaml';
 import { ApiError } from '../../pkg/api/errors.js';
+import { KINDS } from '../../pkg/api/kinds.js';
 import { createApiClient } from '../../pkg/client/api-client.js';
 import { BERTH_VERSION } from '../../pkg/version.js';
 import { BerthCluster } from '../support/berth-cluster.js';
@@ -721,13 +722,18 @@ test.serial('api-resources lists every kind with short names; version shows clie
     /^secrets\s+v1\s+true\s+Secret$/,
     /^leases\s+coordination\.k8s\.io\/v1\s+true\s+Lease$/,
     /^ingresses\s+ing\s+networking\.k8s\.io\/v1\s+true\s+Ingress$/,
+    /^horizontalpodautoscalers\s+hpa\s+autoscaling\/v2\s+true\s+HorizontalPodAutoscaler$/,
+    /^persistentvolumes\s+pv\s+v1\s+false\s+PersistentVolume$/,
+    /^persistentvolumeclaims\s+pvc\s+v1\s+true\s+PersistentVolumeClaim$/,
+    /^storageclasses\s+sc\s+storage\.k8s\.io\/v1\s+false\s+StorageClass$/,
   ]) {
     t.true(
       rows.some((l) => re.test(l)),
       `${re}`,
     );
   }
-  t.is(rows.length, 13);
+  // A header and one row per kind in the KINDS table.
+  t.is(rows.length, KINDS.length + 1);
 
   const v = await ctl(['version']);
   t.is(v.code, 0, v.stderr);

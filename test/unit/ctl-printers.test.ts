@@ -482,17 +482,17 @@ test('configmaps, secrets, namespaces, leases and other kinds', (t) => {
   );
   const later: KindInfo = {
     ...kind('cm'),
-    kind: 'PersistentVolumeClaim',
+    kind: 'PodTemplate',
     group: '',
-    resource: 'persistentvolumeclaims',
-    singular: 'persistentvolumeclaim',
+    resource: 'podtemplates',
+    singular: 'podtemplate',
   };
   t.is(
     printObjects(later, [{ ...cm, metadata: { name: 'site', creationTimestamp: T0 } }], 'table', {
       now: NOW,
       withKind: true,
     }),
-    lines('NAME                         AGE', 'persistentvolumeclaim/site   60m'),
+    lines('NAME               AGE', 'podtemplate/site   60m'),
   );
   t.is(
     describeObject(kind('leases'), lease, { events: [], now: NOW }),

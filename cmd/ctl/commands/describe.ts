@@ -53,6 +53,8 @@ async function relatedTo(api: ApiClient, kind: KindInfo, obj: ApiObject): Promis
       ]);
       return [...services.items, ...endpoints.items];
     }
+    case 'PersistentVolumeClaim':
+      return (await api.list('pods', { namespace: ns })).items;
     default:
       return [];
   }

@@ -1,6 +1,7 @@
 // berthctl top: CPU and memory of pods and nodes from the engines' stats, in kubectl top's
 // columns and units (CPU in millicores, memory in MiB). -o json gives metrics.k8s.io-shaped
-// lists (PodMetricsList, NodeMetricsList) with the exact values.
+// lists (PodMetricsList, NodeMetricsList) with the exact values. The autoscaler reads the
+// same call (pkg/controller/pod-metrics-top.ts), unrounded.
 import { type Command, Option } from 'commander';
 import type { NodeUsage, PodUsage } from '../../../pkg/client/pods-client.js';
 import type { CtlContext, CtlIO } from '../context.js';

@@ -3,6 +3,7 @@
 import type { KindInfo } from '../../../pkg/api/kinds.js';
 import type { ApiObject } from '../../../pkg/api/types.js';
 import { formatAge } from './age.js';
+import { STORAGE_COLUMNS } from './columns-storage.js';
 import {
   arr,
   at,
@@ -18,10 +19,12 @@ import {
 } from './fields.js';
 
 /** One kind's columns after NAME (events have no NAME column, kubectl leads with LAST SEEN). */
-interface KindColumns {
+export interface KindColumns {
   head: string[];
   wideHead: string[];
   hasName: boolean;
+  /** The NAME cell when it is more than the name (a default StorageClass: `local-path (default)`). */
+  displayName?(o: ApiObject): string;
   cells(o: ApiObject, now: number): string[];
   wideCells(o: ApiObject): string[];
 }
@@ -185,6 +188,46 @@ export function ingressHosts(ing: ApiObject): string {
   }
   if (list.length === 0) return '*';
   return more ? `${list.join(',')} + ${rules.length - max} more...` : list.join(',');
+}
+
+/** One Resource metric as kubectl shows it: current and target (`45%`, `250m`), `<unknown>` unmeasured. */
+export function hpaMetric(
+  spec: Obj,
+  status: Obj | undefined,
+): { name: string; current: string; target: string; utilization: boolean } {
+  const name = str(at(spec, 'resource.name'));
+  const target = obj(at(spec, 'resource.target'));
+  const current = obj(at(status, 'resource.current'));
+  if (target.averageValue !== undefined) {
+    const v = current.averageValue;
+    return {
+      name,
+      current: v === undefined ? '<unknown>' : String(v),
+      target: String(target.averageValue),
+      utilization: false,
+    };
+  }
+  const u = current.averageUtilization;
+  return {
+    name,
+    current: u === undefined ? '<unknown>' : `${num(u)}%`,
+    target: target.averageUtilization === undefined ? '<auto>' : `${num(target.averageUtilization)}%`,
+    utilization: true,
+  };
+}
+
+/** kubectl's formatHPAMetrics: the first two metrics, `cpu: 45%/50%`, then `+ N more...`. */
+export function hpaTargets(hpa: ApiObject): string {
+  const specs = objs(at(hpa, 'spec.metrics'));
+  if (specs.length === 0) return '<none>';
+  const statuses = objs(at(hpa, 'status.currentMetrics'));
+  const shown = specs.slice(0, 2).map((m, i) => {
+    if (str(m.type) !== 'Resource') return `<unknown>/<unknown> (${str(m.type)})`;
+    const x = hpaMetric(m, statuses[i]);
+    return `${x.name}: ${x.current}/${x.target}`;
+  });
+  const more = specs.length - shown.length;
+  return more > 0 ? `${shown.join(', ')} + ${more} more...` : shown.join(', ');
 }
 
 /** kubectl's ingressLoadBalancerStatusStringer: the distinct IPs (else hostnames), sorted. */
@@ -399,6 +442,20 @@ const COLUMNS: Record<string, KindColumns> = {
     ],
     wideCells: () => [],
   },
+  HorizontalPodAutoscaler: {
+    head: ['REFERENCE', 'TARGETS', 'MINPODS', 'MAXPODS', 'REPLICAS', 'AGE'],
+    wideHead: [],
+    hasName: true,
+    cells: (o, now) => [
+      `${str(at(o, 'spec.scaleTargetRef.kind'))}/${str(at(o, 'spec.scaleTargetRef.name'))}`,
+      hpaTargets(o),
+      at(o, 'spec.minReplicas') === undefined ? '<unset>' : String(num(at(o, 'spec.minReplicas'))),
+      String(num(at(o, 'spec.maxReplicas'))),
+      String(num(at(o, 'status.currentReplicas'))),
+      age(o, now),
+    ],
+    wideCells: () => [],
+  },
   Lease: {
     head: ['HOLDER', 'AGE'],
     wideHead: [],
@@ -417,7 +474,7 @@ const DEFAULT_COLUMNS: KindColumns = {
 };
 
 function columnsOf(kind: KindInfo): KindColumns {
-  return COLUMNS[kind.kind] ?? DEFAULT_COLUMNS;
+  return COLUMNS[kind.kind] ?? STORAGE_COLUMNS[kind.kind] ?? DEFAULT_COLUMNS;
 }
 
 function eventWideCells(o: ApiObject, now: number): string[] {
@@ -464,7 +521,7 @@ export function tableRow(
 ): string[] {
   const c = columnsOf(kind);
   const prefix = opts.withKind ? `${kind.group ? `${kind.singular}.${kind.group}` : kind.singular}/` : '';
-  const name = `${prefix}${o.metadata.name ?? ''}`;
+  const name = `${prefix}${c.displayName?.(o) ?? o.metadata.name ?? ''}`;
   const row =
     kind.kind === 'Event' && wide
       ? eventWideCells(o, now)

@@ -3,7 +3,7 @@
 import type { KindInfo } from '../../../pkg/api/kinds.js';
 import type { ApiObject } from '../../../pkg/api/types.js';
 import { formatAge, rfc1123z } from './age.js';
-import { formatEndpoints, ingressAddress, nodeRoles, sortEvents } from './columns.js';
+import { formatEndpoints, hpaMetric, ingressAddress, nodeRoles, sortEvents } from './columns.js';
 import {
   describePod,
   writeAnnotations,
@@ -25,12 +25,13 @@ import {
   str,
 } from './fields.js';
 import { formatQuantity, parseQuantity } from './quantity.js';
+import { describeClaim, describeStorageClass, describeVolume } from './describe-storage.js';
 import { DescribeWriter } from './tabwriter.js';
 
 export interface DescribeExtras {
   /** Events about the object, any order (sorted here, oldest first). */
   events: ApiObject[];
-  /** Objects the description mentions: a Deployment's ReplicaSets, a Node's pods and Lease, a Service's Endpoints, a ReplicaSet's pods, an Ingress's Services and Endpoints. */
+  /** Objects the description mentions: a Deployment's ReplicaSets, a Node's pods and Lease, a Service's Endpoints, a ReplicaSet's pods, an Ingress's Services and Endpoints, a claim's namespace's pods. */
   related?: ApiObject[];
   now: number;
 }
@@ -422,6 +423,65 @@ function describeNodePods(w: DescribeWriter, node: ApiObject, related: ApiObject
   }
 }
 
+function writeScalingRules(w: DescribeWriter, direction: string, rules: unknown): void {
+  if (rules === undefined) return;
+  const r = obj(rules);
+  w.write(1, `${direction}:\n`);
+  if (r.stabilizationWindowSeconds !== undefined)
+    w.write(2, `Stabilization Window: ${num(r.stabilizationWindowSeconds)} seconds\n`);
+  const policies = objs(r.policies);
+  if (policies.length === 0) return;
+  w.write(2, `Select Policy: ${str(r.selectPolicy) || 'Max'}\n`);
+  w.write(2, 'Policies:\n');
+  for (const p of policies)
+    w.write(3, `- Type: ${str(p.type)}\tValue: ${num(p.value)}\tPeriod: ${num(p.periodSeconds)} seconds\n`);
+}
+
+/** kubectl's describeHorizontalPodAutoscalerV2. */
+function describeHorizontalPodAutoscaler(w: DescribeWriter, hpa: ApiObject): void {
+  const spec = obj(hpa.spec);
+  const status = obj(hpa.status);
+  header(w, hpa, true);
+  writeLabels(w, 'Labels', hpa.metadata.labels);
+  writeAnnotations(w, 'Annotations', hpa.metadata.annotations);
+  w.write(0, `CreationTimestamp:\t${rfc1123z(hpa.metadata.creationTimestamp)}\n`);
+  const kind = str(at(spec, 'scaleTargetRef.kind'));
+  w.write(0, `Reference:\t${kind}/${str(at(spec, 'scaleTargetRef.name'))}\n`);
+  w.write(0, 'Metrics:\t( current / target )\n');
+  const statuses = objs(status.currentMetrics);
+  for (const [i, m] of objs(spec.metrics).entries()) {
+    if (str(m.type) !== 'Resource') continue;
+    const x = hpaMetric(m, statuses[i]);
+    if (!x.utilization) {
+      w.write(1, `resource ${x.name} on pods:\t${x.current} / ${x.target}\n`);
+      continue;
+    }
+    const value = at(statuses[i], 'resource.current.averageValue');
+    const current =
+      x.current === '<unknown>' || value === undefined ? x.current : `${x.current} (${String(value)})`;
+    w.write(1, `resource ${x.name} on pods  (as a percentage of request):\t${current} / ${x.target}\n`);
+  }
+  w.write(0, `Min replicas:\t${spec.minReplicas === undefined ? '<unset>' : num(spec.minReplicas)}\n`);
+  w.write(0, `Max replicas:\t${num(spec.maxReplicas)}\n`);
+  if (spec.behavior !== undefined) {
+    w.write(0, 'Behavior:\n');
+    writeScalingRules(w, 'Scale Up', at(spec, 'behavior.scaleUp'));
+    writeScalingRules(w, 'Scale Down', at(spec, 'behavior.scaleDown'));
+  }
+  w.write(
+    0,
+    `${kind} pods:\t${num(status.currentReplicas)} current / ${num(status.desiredReplicas)} desired\n`,
+  );
+  const conditions = objs(status.conditions);
+  if (conditions.length > 0) {
+    w.write(0, 'Conditions:\n');
+    w.write(1, 'Type\tStatus\tReason\tMessage\n');
+    w.write(1, '----\t------\t------\t-------\n');
+    for (const c of conditions)
+      w.write(1, `${str(c.type)}\t${str(c.status)}\t${str(c.reason)}\t${str(c.message)}\n`);
+  }
+}
+
 /** kubectl's camel-case field to label ('apiVersion' → 'API Version'). */
 function smartLabel(field: string): string {
   if (/[^A-Za-z-]/.test(field)) return field;
@@ -509,6 +569,18 @@ export function describeObject(kind: KindInfo, o: ApiObject, extras: DescribeExt
       break;
     case 'Ingress':
       describeIngress(w, o, related);
+      break;
+    case 'PersistentVolumeClaim':
+      describeClaim(w, o, related);
+      break;
+    case 'PersistentVolume':
+      describeVolume(w, o);
+      break;
+    case 'StorageClass':
+      describeStorageClass(w, o);
+      break;
+    case 'HorizontalPodAutoscaler':
+      describeHorizontalPodAutoscaler(w, o);
       break;
     default:
       describeGeneric(w, kind, o);
