@@ -6,6 +6,7 @@
 // Then a worker machine dies under load through the surviving nodes: requests keep
 // succeeding (failures, if any, only until the Endpoints drop the dead node's pods).
 import test from 'ava';
+import { ApiError, ApiErrorCode } from '../../pkg/api/errors.js';
 import { HttpLoad } from '../support/http-load.js';
 import { ChaosEnv, docker, isReady, type Json, NAMESPACE, waitFor, webDeployment } from './support.js';
 
@@ -86,9 +87,9 @@ test.serial(
     const mark = (what: string) => marks.push(`${what}: ${load.sent} sent, ${load.failed} failed`);
     try {
       // 1. Roll to a new image.
-      const deploy = (await c.api.get('deployments', NAMESPACE, NAME)) as Json;
-      deploy.spec.template.spec.containers[0].image = V2;
-      await c.api.update(deploy);
+      await updateDeployment((d) => {
+        d.spec.template.spec.containers[0].image = V2;
+      });
       await waitPods(
         'every pod on the new image, ready, the old ones gone',
         (pods) =>
@@ -218,7 +219,21 @@ test.serial('a dead worker: requests through the surviving nodes keep succeeding
 });
 
 async function scale(replicas: number): Promise<void> {
-  const d = (await c.api.get('deployments', NAMESPACE, NAME)) as Json;
-  d.spec.replicas = replicas;
-  await c.api.update(d);
+  await updateDeployment((d) => {
+    d.spec.replicas = replicas;
+  });
+}
+
+/** Read, change and write the Deployment; again on a conflict (its controller writes it too). */
+async function updateDeployment(change: (d: Json) => void): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const d = (await c.api.get('deployments', NAMESPACE, NAME)) as Json;
+    change(d);
+    try {
+      await c.api.update(d);
+      return;
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === ApiErrorCode.Conflict) || attempt >= 10) throw err;
+    }
+  }
 }

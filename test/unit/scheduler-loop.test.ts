@@ -3,7 +3,6 @@
 // is placed once a node that fits appears.
 import test from 'ava';
 import pino from 'pino';
-import { kindByName } from '../../pkg/api/kinds.js';
 import { ApiServer } from '../../pkg/api/server/api-server.js';
 import { ensureSystemNamespaces } from '../../pkg/api/server/bootstrap.js';
 import type { ApiObject } from '../../pkg/api/types.js';
@@ -130,37 +129,34 @@ test('a pod whose claim does not exist says so in PodScheduled', async (t) => {
   );
 });
 
-test(
-  'a WaitForFirstConsumer claim is given the node before its pod is bound there',
-  async (t) => {
-    const { api, loop } = await setup(t);
-    for (const n of ['n1', 'n2']) await api.create(node(n, '1', '4Gi'));
-    await api
-      .create({
-        apiVersion: 'storage.k8s.io/v1',
-        kind: 'StorageClass',
-        metadata: { name: 'local-path' },
-        provisioner: 'berth.io/local-path',
-        volumeBindingMode: 'WaitForFirstConsumer',
-      })
-      .catch(() => undefined); // The API may make the default class itself.
-    await api.create({
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: 'data', namespace: 'default' },
-      spec: {
-        storageClassName: 'local-path',
-        accessModes: ['ReadWriteOnce'],
-        resources: { requests: { storage: '1Gi' } },
-      },
-    });
-    await loop.start(api);
-    await api.create(pvcPod('db', 'data'));
-    const bound = await until(async () => {
-      const p = await api.get('pods', 'default', 'db');
-      return p.spec?.nodeName ? p : undefined;
-    });
-    const claim = await api.get('persistentvolumeclaims', 'default', 'data');
-    t.is(claim.metadata.annotations?.['volume.kubernetes.io/selected-node'], bound.spec?.nodeName as string);
-  },
-);
+test('a WaitForFirstConsumer claim is given the node before its pod is bound there', async (t) => {
+  const { api, loop } = await setup(t);
+  for (const n of ['n1', 'n2']) await api.create(node(n, '1', '4Gi'));
+  await api
+    .create({
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'StorageClass',
+      metadata: { name: 'local-path' },
+      provisioner: 'berth.io/local-path',
+      volumeBindingMode: 'WaitForFirstConsumer',
+    })
+    .catch(() => undefined); // The API may make the default class itself.
+  await api.create({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: 'data', namespace: 'default' },
+    spec: {
+      storageClassName: 'local-path',
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '1Gi' } },
+    },
+  });
+  await loop.start(api);
+  await api.create(pvcPod('db', 'data'));
+  const bound = await until(async () => {
+    const p = await api.get('pods', 'default', 'db');
+    return p.spec?.nodeName ? p : undefined;
+  });
+  const claim = await api.get('persistentvolumeclaims', 'default', 'data');
+  t.is(claim.metadata.annotations?.['volume.kubernetes.io/selected-node'], bound.spec?.nodeName as string);
+});
