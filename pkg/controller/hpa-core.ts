@@ -434,6 +434,20 @@ function changeInPeriod(events: readonly ScaleEvent[], periodSeconds: number, no
   return events.reduce((sum, e) => (e.timestampMs > cutoff ? sum + e.change : sum), 0);
 }
 
+/** The replica count at the start of a policy's period: now, minus what changed since. */
+function replicasAtPeriodStart(
+  current: number,
+  history: HpaHistory,
+  periodSeconds: number,
+  nowMs: number,
+): number {
+  return (
+    current -
+    changeInPeriod(history.scaleUpEvents, periodSeconds, nowMs) +
+    changeInPeriod(history.scaleDownEvents, periodSeconds, nowMs)
+  );
+}
+
 /** calculateScaleUpLimitWithScalingRules: the most replicas the policies allow now. */
 export function scaleUpLimit(
   current: number,
@@ -445,10 +459,7 @@ export function scaleUpLimit(
   const pick = rules.selectPolicy === 'Min' ? Math.min : Math.max;
   let result = rules.selectPolicy === 'Min' ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
   for (const p of rules.policies) {
-    const start =
-      current -
-      changeInPeriod(history.scaleUpEvents, p.periodSeconds, nowMs) +
-      changeInPeriod(history.scaleDownEvents, p.periodSeconds, nowMs);
+    const start = replicasAtPeriodStart(current, history, p.periodSeconds, nowMs);
     const proposed = p.type === 'Pods' ? start + p.value : Math.ceil(start * (1 + p.value / 100));
     result = pick(result, proposed);
   }
@@ -467,10 +478,7 @@ export function scaleDownLimit(
   const pick = rules.selectPolicy === 'Min' ? Math.max : Math.min;
   let result = rules.selectPolicy === 'Min' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
   for (const p of rules.policies) {
-    const start =
-      current -
-      changeInPeriod(history.scaleUpEvents, p.periodSeconds, nowMs) +
-      changeInPeriod(history.scaleDownEvents, p.periodSeconds, nowMs);
+    const start = replicasAtPeriodStart(current, history, p.periodSeconds, nowMs);
     const proposed = p.type === 'Pods' ? start - p.value : Math.trunc(start * (1 - p.value / 100));
     result = pick(result, proposed);
   }
