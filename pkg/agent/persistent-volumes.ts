@@ -14,12 +14,20 @@ import { compileTerm, termMatches } from '../scheduler/pod-info.js';
 import type { NodeSelectorTerm } from '../scheduler/types.js';
 import { checkHostPath } from './host-path.js';
 
-/** On the Node: the absolute directory local-path volumes of this node live under. */
-export const LOCAL_PATH_ROOT_ANNOTATION = 'berth.io/local-path-root';
-export const LOCAL_PATH_PROVISIONER = 'berth.io/local-path';
-export const PROVISIONED_BY_ANNOTATION = 'pv.kubernetes.io/provisioned-by';
-/** On local-path PVs: the agent of the PV's node removes the directory, then this finalizer. */
-export const LOCAL_PATH_FINALIZER = 'berth.io/local-path-cleanup';
+// The local-path conventions (Node annotation, provisioner, finalizer) are pkg/api/storage.ts's.
+import {
+  LOCAL_PATH_FINALIZER,
+  LOCAL_PATH_PROVISIONER,
+  LOCAL_PATH_ROOT_ANNOTATION,
+  PROVISIONED_BY_ANNOTATION,
+} from '../api/storage.js';
+
+export {
+  LOCAL_PATH_FINALIZER,
+  LOCAL_PATH_PROVISIONER,
+  LOCAL_PATH_ROOT_ANNOTATION,
+  PROVISIONED_BY_ANNOTATION,
+};
 
 /** `<dataDir>/local-path`, absolute. */
 export const localPathRoot = (dataDir: string): string => resolve(dataDir, 'local-path');

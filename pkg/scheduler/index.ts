@@ -8,7 +8,6 @@ export { NodeInfo, Snapshot } from './snapshot.js';
 export type * from './types.js';
 export {
   claimKey,
-  DEFAULT_CLASS_ANNOTATION,
   type PodVolumes,
   podVolumes,
   SELECTED_NODE_ANNOTATION,

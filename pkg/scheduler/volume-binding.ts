@@ -8,14 +8,16 @@
 // After a choice, the loop marks the unbound WaitForFirstConsumer claims with the node
 // (claimsToSelect), so the provisioner makes their volumes there.
 
+import type { ApiObject } from '../api/types.js';
+import { isDefaultClass } from '../api/storage.js';
 import { type CompiledTerm, compileTerm, type PodInfo, termMatches } from './pod-info.js';
 import type { NodeInfo } from './snapshot.js';
 import type { NodeSelectorTerm } from './types.js';
 
-/** Set by the scheduler on a WaitForFirstConsumer claim: the node its volume is made on. */
-export const SELECTED_NODE_ANNOTATION = 'volume.kubernetes.io/selected-node';
-export const DEFAULT_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class';
-const BETA_DEFAULT_CLASS_ANNOTATION = 'storageclass.beta.kubernetes.io/is-default-class';
+// The storage conventions (annotation names, the default class) are pkg/api/storage.ts's.
+import { SELECTED_NODE_ANNOTATION } from '../api/storage.js';
+
+export { SELECTED_NODE_ANNOTATION };
 
 /** A PersistentVolumeClaim as the scheduler reads it (Kubernetes' field names). */
 export interface SchedulingClaim {
@@ -82,11 +84,8 @@ export class StorageInfo {
     const named = claim.spec?.storageClassName;
     if (named === '') return { name: '', sc: undefined };
     if (named) return { name: named, sc: this.classes.get(named) };
-    for (const sc of this.classes.values()) {
-      const a = sc.metadata.annotations ?? {};
-      if (a[DEFAULT_CLASS_ANNOTATION] === 'true' || a[BETA_DEFAULT_CLASS_ANNOTATION] === 'true')
-        return { name: sc.metadata.name ?? '', sc };
-    }
+    for (const sc of this.classes.values())
+      if (isDefaultClass(sc as ApiObject)) return { name: sc.metadata.name ?? '', sc };
     return { name: '', sc: undefined };
   }
 }
