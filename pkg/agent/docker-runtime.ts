@@ -258,6 +258,10 @@ export function createDockerRuntime(options: DockerRuntimeOptions = {}): Contain
           Hostname: spec.hostname,
           Labels: spec.labels,
           ExposedPorts: exposed,
+          // The sandbox holds only the network namespace, nothing to flush. A SIGTERM that
+          // lands before its shell has set the trap is ignored (PID 1) and the stop would wait
+          // out the whole grace period; under load that happens, so it is killed instead.
+          StopSignal: 'SIGKILL',
           HostConfig: {
             NetworkMode: 'bridge',
             PortBindings: bindings,

@@ -2,8 +2,9 @@
 //
 // Choice: `docker import` of a root filesystem built in memory, holding only the host's
 // statically linked /bin/busybox (Debian's busybox-static) plus sh and sleep links. Its CMD is
-// a shell loop that exits on SIGTERM, so stopping a sandbox is immediate instead of waiting
-// out the grace period (PID 1 ignores signals it has no handler for). The tar is written here
+// a shell loop that exits on SIGTERM; the runtime also sets StopSignal SIGKILL on sandboxes,
+// since a SIGTERM that lands before the trap is set would be ignored (PID 1) until the grace
+// period ends. The tar is written here
 // (ustar, ~40 lines) rather than with tar-stream, which is only a transitive dependency.
 //
 // The tag carries SANDBOX_IMAGE_VERSION, not Berth's version: it changes only when the

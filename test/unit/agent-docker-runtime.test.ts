@@ -174,13 +174,13 @@ test('sandbox image is made once under concurrent callers, then reused', async (
   t.is(imports, 1);
   await createSandboxImageEnsurer(counting, TEST_SANDBOX_IMAGE)();
   t.is(imports, 1, 'a present image is reused');
-  // The real one: made or found, and a sandbox on it stops at once on SIGTERM.
+  // The real one: made or found, and a sandbox on it stops at once, whatever its shell was doing.
   t.is(await rt.ensureSandboxImage(), SANDBOX_IMAGE);
   const id = await sandbox();
   const started = Date.now();
   await rt.stop(id, 10);
   t.true(Date.now() - started < 3000, `sandbox took ${Date.now() - started}ms to stop`);
-  t.is((await rt.inspect(id))?.exitCode, 0);
+  t.is((await rt.inspect(id))?.state, 'exited');
 });
 
 test('a pod: shared network namespace, bind mount, port published on loopback', async (t) => {
