@@ -34,6 +34,8 @@ export interface NodeConfig {
   services: ServiceConfig;
   /** Run the scheduler and controllers while this node leads (default). */
   controllers: boolean;
+  /** How often the autoscaler re-reads metrics (kube-controller-manager's 15 s by default). */
+  hpaSyncPeriodMs: number;
 }
 
 export class NodeConfigError extends Error {
@@ -148,6 +150,12 @@ export function buildCommand(): Command {
           )
           .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
           .option(
+            '--hpa-sync-period <seconds>',
+            'how often the autoscaler reads pod metrics and resizes (while this node leads)',
+            positiveInt('--hpa-sync-period'),
+            15,
+          )
+          .option(
             '--no-controllers',
             'never run the scheduler and controllers, even as leader (a store-and-API cluster, for tests)',
           )
@@ -161,6 +169,7 @@ export function buildCommand(): Command {
 
 interface RawFlags extends RawAgentFlags, RawProxyFlags, RawServiceFlags {
   controllers: boolean;
+  hpaSyncPeriod: number;
   name: string;
   address: string;
   dataDir?: string;
@@ -212,6 +221,7 @@ export function toConfig(f: RawFlags): NodeConfig {
     proxy: toProxyConfig(f),
     services: toServiceConfig(f),
     controllers: f.controllers !== false,
+    hpaSyncPeriodMs: f.hpaSyncPeriod * 1000,
   };
   if (f.initialCluster && f.join)
     throw new NodeConfigError('give either --initial-cluster or --join, not both');

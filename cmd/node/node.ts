@@ -231,7 +231,13 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
   const leader = new LeaderGate(
     store,
     store.raft,
-    cfg.controllers ? leaderComponents(logger, { ...DEFAULT_CONTROLLER_OPTIONS, podMetrics }) : [],
+    cfg.controllers
+      ? leaderComponents(logger, {
+          ...DEFAULT_CONTROLLER_OPTIONS,
+          hpaSyncPeriodMs: cfg.hpaSyncPeriodMs,
+          podMetrics,
+        })
+      : [],
     logger.child({ component: 'leader' }),
     cfg.services,
   );

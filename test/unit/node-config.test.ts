@@ -13,6 +13,8 @@ test('one --address gives etcd-like defaults for all four addresses', (t) => {
   t.is(cfg.initialCluster?.length, 3);
   t.is(cfg.id, memberId('n2', 'berth'));
   t.is(cfg.tickMs, 100);
+  t.is(cfg.hpaSyncPeriodMs, 15_000);
+  t.is(parseNodeArgs(['--name', 'n1', '--hpa-sync-period', '2']).hpaSyncPeriodMs, 2000);
 });
 
 test('member ids are stable, distinct per name and per cluster token, and safe integers', (t) => {
@@ -48,6 +50,7 @@ test('mistakes get an error naming the flag', (t) => {
     [['--name', 'n1', '--initial-cluster', 'n1=127.0.0.1:2380,n1=127.0.0.2:2380'], /appears twice/],
     [['--name', 'n1', '--tick-ms', 'soon'], /--tick-ms must be a positive integer/],
     [['--name', 'n1', '--log-level', 'loud'], /--log-level/],
+    [['--name', 'n1', '--hpa-sync-period', '0'], /--hpa-sync-period must be a positive integer/],
     [['--name', 'n1', '--bogus'], /unknown option '--bogus'/],
   ];
   for (const [argv, re] of bad) {
