@@ -2,6 +2,7 @@
 // line on stderr and an exit code (0 ok, 1 the command failed, 2 the command line is wrong).
 import { Command, CommanderError, Option } from 'commander';
 import { addApplyCommands } from './commands/apply.js';
+import { addAutoscaleCommand } from './commands/autoscale.js';
 import { addClusterCommands } from './commands/cluster.js';
 import { addConfigCommands } from './commands/config.js';
 import { addDeleteCommand } from './commands/delete.js';
@@ -10,17 +11,17 @@ import { addEventsCommand } from './commands/events.js';
 import { addExecCommand } from './commands/exec.js';
 import { addExplainCommands } from './commands/explain.js';
 import { addGetCommand } from './commands/get.js';
+import { addKvCommands } from './commands/kv.js';
 import { addLogsCommand } from './commands/logs.js';
+import { addMemberCommands } from './commands/member.js';
 import { addNodeCommands } from './commands/nodes.js';
 import { addRolloutCommands } from './commands/rollout.js';
+import { examples, globalsOf } from './commands/run.js';
 import { addScaleCommand } from './commands/scale.js';
 import { addSetCommand } from './commands/set.js';
 import { addTopCommand } from './commands/top.js';
-import { addVersionCommand } from './commands/version.js';
-import { addKvCommands } from './commands/kv.js';
-import { addMemberCommands } from './commands/member.js';
-import { examples, globalsOf } from './commands/run.js';
 import { addTransferLeaderCommand } from './commands/transfer-leader.js';
+import { addVersionCommand } from './commands/version.js';
 import { CONFIG_ENV } from './config-file.js';
 import type { CtlIO } from './context.js';
 import { CtlError, ExitCode, errorMessage, ReportedFailure, UsageError } from './errors.js';
@@ -96,6 +97,7 @@ export function buildProgram(io: CtlIO, failedIn: { path: string } = { path: PRO
   addDescribeCommand(program, io);
   addDeleteCommand(program, io);
   addScaleCommand(program, io);
+  addAutoscaleCommand(program, io);
   addSetCommand(program, io);
   addRolloutCommands(program, io);
   addEventsCommand(program, io);

@@ -515,6 +515,59 @@ test.serial(
 );
 
 test.serial(
+  'autoscale deploy/web: an autoscaling/v2 HPA on the CPU target; bad flags and targets refused',
+  async (t) => {
+    const r = await ctl([
+      'autoscale',
+      'deploy/web',
+      '-n',
+      'shop',
+      '--min',
+      '2',
+      '--max',
+      '6',
+      '--cpu-percent',
+      '60',
+    ]);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, 'horizontalpodautoscaler.autoscaling/web autoscaled\n');
+    const hpa = await getJson('get', 'hpa', 'web', '-n', 'shop');
+    t.is(hpa.apiVersion, 'autoscaling/v2');
+    t.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' });
+    t.is(hpa.spec.minReplicas, 2);
+    t.is(hpa.spec.maxReplicas, 6);
+    t.is(hpa.spec.metrics[0].resource.target.averageUtilization, 60);
+
+    const again = await ctl(['autoscale', 'deploy/web', '-n', 'shop', '--max', '3']);
+    t.is(again.code, 1);
+    t.regex(again.stderr, /horizontalpodautoscalers\.autoscaling "web" already exists/);
+    const noMax = await ctl(['autoscale', 'deploy/web', '-n', 'shop', '--name', 'other']);
+    t.is(noMax.code, 2);
+    t.regex(noMax.stderr, /^berthctl: --max is required\n/);
+    const inverted = await ctl([
+      'autoscale',
+      'deploy/web',
+      '-n',
+      'shop',
+      '--name',
+      'x',
+      '--min',
+      '5',
+      '--max',
+      '2',
+    ]);
+    t.regex(inverted.stderr, /^berthctl: --max \(2\) must not be below --min \(5\)\n/);
+    const missing = await ctl(['autoscale', 'deploy/nope', '-n', 'shop', '--max', '3']);
+    t.is(missing.code, 1);
+    t.is(missing.stderr, 'berthctl: deployments.apps "nope" not found\n');
+    const wrongKind = await ctl(['autoscale', 'cm/web-config', '-n', 'shop', '--max', '3']);
+    t.is(wrongKind.code, 2);
+    t.regex(wrongKind.stderr, /configmaps cannot be autoscaled/);
+    t.is((await ctl(['delete', 'hpa', 'web', '-n', 'shop'])).code, 0);
+  },
+);
+
+test.serial(
   'create -f of an existing object: already exists; create namespace, configmap, secret generic',
   async (t) => {
     const exists = await ctl(['create', '-f', join(fixture('bundle'), 'b-settings.json')]);
