@@ -21,6 +21,8 @@ export interface PodsServiceDeps {
   /** Absent on a node without an agent: it can only forward. */
   io: PodIO | undefined;
   logger: Logger;
+  /** For forwarding to other nodes: this node's mutual TLS (absent: plain, --insecure). */
+  credentials?: grpc.ChannelCredentials;
 }
 
 type Req = Record<string, unknown>;
@@ -35,10 +37,11 @@ const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
 /** Clients to other nodes, one per address, made on first use. */
 class Peers {
   private readonly clients = new Map<string, grpc.Client>();
+  constructor(private readonly credentials: grpc.ChannelCredentials) {}
   get(address: string): grpc.Client {
     let c = this.clients.get(address);
     if (!c) {
-      c = new grpc.Client(address, grpc.credentials.createInsecure());
+      c = new grpc.Client(address, this.credentials);
       this.clients.set(address, c);
     }
     return c;
@@ -51,7 +54,7 @@ class Peers {
 
 export function addPodsService(server: grpc.Server, deps: PodsServiceDeps): { close(): void } {
   const { api } = deps;
-  const peers = new Peers();
+  const peers = new Peers(deps.credentials ?? grpc.credentials.createInsecure());
   const def = podsService();
   const method = (name: string) => def[name] as protoLoader.MethodDefinition<object, object>;
 

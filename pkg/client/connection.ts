@@ -73,7 +73,7 @@ export class EndpointPool {
       name: string,
     ) => protoLoader.MethodDefinition<object, object> = method,
   ) {
-    const credentials = grpc.credentials.createInsecure();
+    const credentials = options.credentials;
     this.endpoints = options.endpoints.map((address, index) => ({
       index,
       address,

@@ -1,5 +1,7 @@
 // The client's options, their defaults, and endpoint parsing.
 
+import * as grpc from '@grpc/grpc-js';
+
 /** What the client logs through; a pino logger fits (`logger.child({ component: 'client' })`). */
 export interface ClientLogger {
   debug(obj: object, msg?: string): void;
@@ -9,10 +11,15 @@ export interface ClientLogger {
 
 export interface ClientOptions {
   /**
-   * Members' client addresses: 'host:port' or 'http://host:port' (TLS comes later). The
+   * Members' client addresses: 'host:port', 'https://host:port' or 'http://host:port'. The
    * client talks to one at a time and fails over to the next when it stops answering.
    */
   endpoints: string[];
+  /**
+   * Mutual TLS (pkg/rpc/tls.ts), or undefined for a node started with --insecure. The scheme
+   * of an endpoint does not choose: a cluster is all TLS or all plain.
+   */
+  credentials?: grpc.ChannelCredentials;
   /** How long to wait for a connection to an endpoint before trying the next one (ms). Default 2000. */
   dialTimeoutMs?: number;
   /** The deadline of every call, per attempt (ms). Default 5000. Watch streams have none. */
@@ -29,6 +36,7 @@ export interface ClientOptions {
 
 export interface ResolvedClientOptions {
   endpoints: string[];
+  credentials: grpc.ChannelCredentials;
   dialTimeoutMs: number;
   requestTimeoutMs: number;
   retries: number;
@@ -41,14 +49,10 @@ const silent: ClientLogger = { debug() {}, info() {}, warn() {} };
 /** A gRPC target from an endpoint as users write it; throws a clear error for what is not one. */
 export function parseEndpoint(endpoint: string): string {
   const e = endpoint.trim();
-  if (e.startsWith('https://')) {
-    throw new Error(
-      `endpoint ${endpoint}: TLS endpoints are not supported yet; use host:port or http://host:port`,
-    );
-  }
-  const target = e.startsWith('http://') ? e.slice('http://'.length).replace(/\/+$/, '') : e;
+  const scheme = /^https?:\/\//.exec(e)?.[0];
+  const target = scheme ? e.slice(scheme.length).replace(/\/+$/, '') : e;
   if (!/^[^\s/]+:\d+$/.test(target) && !target.startsWith('unix:')) {
-    throw new Error(`endpoint ${endpoint} is not host:port, http://host:port or unix:path`);
+    throw new Error(`endpoint ${endpoint} is not host:port, https://host:port or unix:path`);
   }
   return target;
 }
@@ -66,6 +70,7 @@ export function resolveOptions(o: ClientOptions): ResolvedClientOptions {
   }
   return {
     endpoints: o.endpoints.map(parseEndpoint),
+    credentials: o.credentials ?? grpc.credentials.createInsecure(),
     dialTimeoutMs: nonNegative(o.dialTimeoutMs, 2000, 'dialTimeoutMs'),
     requestTimeoutMs: nonNegative(o.requestTimeoutMs, 5000, 'requestTimeoutMs'),
     retries: Math.floor(nonNegative(o.retries, 3, 'retries')),
