@@ -126,6 +126,9 @@ export const expired = (requested: number, oldest: number) =>
 export const tooLarge = (bytes: number, limit: number) =>
   new ApiError(ApiErrorCode.TooLarge, `request is too large: ${bytes} bytes, the limit is ${limit} bytes`);
 
+/** The caller's identity may not make this request (answered PERMISSION_DENIED). */
+export const forbidden = (message: string) => new ApiError(ApiErrorCode.Forbidden, message);
+
 export const unavailable = (why: string, cause?: unknown) =>
   new ApiError(ApiErrorCode.Unavailable, `the cluster cannot serve this now (${why}); retry shortly`, [], {
     cause,

@@ -180,8 +180,11 @@ export function verifyIssuedBy(certPem: string, caPem: string): boolean {
  */
 export function needsRotation(certPem: string, now: Date, fraction = 2 / 3): boolean {
   const { notBefore, notAfter } = certificateInfo(certPem);
-  const lifetime = notAfter.getTime() - notBefore.getTime();
-  return now.getTime() - notBefore.getTime() >= lifetime * fraction;
+  // Measured from issue (notBefore is backdated by the clock-skew allowance), so a short-lived
+  // certificate is not due the moment it is made.
+  const issued = Math.min(notBefore.getTime() + NOT_BEFORE_SKEW_MS, notAfter.getTime());
+  const lifetime = notAfter.getTime() - issued;
+  return now.getTime() - issued >= lifetime * fraction;
 }
 
 interface SignInput {

@@ -6,6 +6,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { admitObjectWrite } from '../../auth/object-admission.js';
 import { protoDir } from '../../rpc/proto-path.js';
 import { ApiError, badRequest, tooLarge } from '../errors.js';
 import type { ApiServer } from './api-server.js';
@@ -115,10 +116,11 @@ function propagationOf(v: unknown): PropagationPolicy | undefined {
 /** Register berth.api.v1.Objects on `server` (made with kvServerOptions()). */
 export function addApiService(server: grpc.Server, deps: ApiServiceDeps): void {
   const { api } = deps;
-  const unary = (method: string, fn: (req: Record<string, unknown>) => Promise<object>) => {
-    return (call: grpc.ServerUnaryCall<Decoded, object>, callback: grpc.sendUnaryData<object>) => {
+  type Call = grpc.ServerUnaryCall<Decoded, object>;
+  const unary = (method: string, fn: (req: Record<string, unknown>, call: Call) => Promise<object>) => {
+    return (call: Call, callback: grpc.sendUnaryData<object>) => {
       Promise.resolve()
-        .then(() => fn(unwrap(call.request, method)))
+        .then(() => fn(unwrap(call.request, method), call))
         .then(
           (res) => callback(null, res),
           (err) => {
@@ -144,22 +146,34 @@ export function addApiService(server: grpc.Server, deps: ApiServiceDeps): void {
   const namespaceOf = (req: Record<string, unknown>) =>
     req.all_namespaces === true ? undefined : str(req.namespace) || 'default';
 
+  // A node's certificate may write only what NodeRestriction allows (pkg/auth); any other
+  // caller was already decided by the authorization interceptor, and --insecure has none.
+  const admitted = async (
+    call: Call,
+    verb: 'create' | 'update' | 'updateStatus' | 'apply',
+    req: Record<string, unknown>,
+  ) => {
+    const object = parseObject(req.object);
+    await admitObjectWrite(api, call, { verb, object, namespace: write(req).namespace });
+    return object;
+  };
+
   server.addService(guarded(objectsService()), {
-    Create: unary('Create', async (req) => {
-      const object = await api.create(parseObject(req.object), {
+    Create: unary('Create', async (req, call) => {
+      const object = await api.create(await admitted(call, 'create', req), {
         ...write(req),
         uid: str(req.uid) || undefined,
       });
       return { object: JSON.stringify(object) };
     }),
-    Update: unary('Update', async (req) => ({
-      object: JSON.stringify(await api.update(parseObject(req.object), write(req))),
+    Update: unary('Update', async (req, call) => ({
+      object: JSON.stringify(await api.update(await admitted(call, 'update', req), write(req))),
     })),
-    UpdateStatus: unary('UpdateStatus', async (req) => ({
-      object: JSON.stringify(await api.update(parseObject(req.object), write(req), true)),
+    UpdateStatus: unary('UpdateStatus', async (req, call) => ({
+      object: JSON.stringify(await api.update(await admitted(call, 'updateStatus', req), write(req), true)),
     })),
-    Apply: unary('Apply', async (req) => {
-      const { object, result } = await api.apply(parseObject(req.object), {
+    Apply: unary('Apply', async (req, call) => {
+      const { object, result } = await api.apply(await admitted(call, 'apply', req), {
         ...write(req),
         uid: str(req.uid) || undefined,
       });
@@ -177,7 +191,13 @@ export function addApiService(server: grpc.Server, deps: ApiServiceDeps): void {
       const list = { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: String(revision) }, items };
       return { list: JSON.stringify(list) };
     }),
-    Delete: unary('Delete', async (req) => {
+    Delete: unary('Delete', async (req, call) => {
+      await admitObjectWrite(api, call, {
+        verb: 'delete',
+        resource: str(req.resource),
+        namespace: str(req.namespace) || undefined,
+        name: str(req.name),
+      });
       const grace = req.grace_period_seconds;
       const { object, deleted } = await api.delete(str(req.resource), str(req.namespace), str(req.name), {
         propagationPolicy: propagationOf(req.propagation_policy),
