@@ -2,6 +2,12 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
 import { type AgentConfig, addAgentFlags, type RawAgentFlags, toAgentConfig } from './agent-flags.js';
+import {
+  addEncryptionFlags,
+  type EncryptionConfig,
+  type RawEncryptionFlags,
+  toEncryptionConfig,
+} from './encryption-flags.js';
 import { addProxyFlags, type ProxyConfig, type RawProxyFlags, toProxyConfig } from './proxy-flags.js';
 import {
   addServiceFlags,
@@ -32,6 +38,7 @@ export interface NodeConfig {
   agent: AgentConfig;
   proxy: ProxyConfig;
   services: ServiceConfig;
+  encryption: EncryptionConfig;
   /** Run the scheduler and controllers while this node leads (default). */
   controllers: boolean;
   /** How often the autoscaler re-reads metrics (kube-controller-manager's 15 s by default). */
@@ -91,7 +98,7 @@ function positiveInt(flag: string) {
 const NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export function buildCommand(): Command {
-  return addServiceFlags(
+  const cmd = addServiceFlags(
     addProxyFlags(
       addAgentFlags(
         new Command('berth-node')
@@ -165,9 +172,10 @@ export function buildCommand(): Command {
       ),
     ),
   );
+  return addEncryptionFlags(cmd);
 }
 
-interface RawFlags extends RawAgentFlags, RawProxyFlags, RawServiceFlags {
+interface RawFlags extends RawAgentFlags, RawProxyFlags, RawServiceFlags, RawEncryptionFlags {
   controllers: boolean;
   hpaSyncPeriod: number;
   name: string;
@@ -220,6 +228,7 @@ export function toConfig(f: RawFlags): NodeConfig {
     agent: toAgentConfig(f),
     proxy: toProxyConfig(f),
     services: toServiceConfig(f),
+    encryption: toEncryptionConfig(f),
     controllers: f.controllers !== false,
     hpaSyncPeriodMs: f.hpaSyncPeriod * 1000,
   };

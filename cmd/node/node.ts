@@ -5,14 +5,14 @@
 //                                                        ├─► gRPC: KV, Watch, Lease, Cluster,
 //                                                        │   Maintenance (etcd's protocol)
 //                                                        └─► ApiServer ─► gRPC: berth.api.v1.Objects
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Agent } from '../../pkg/agent/agent.js';
 import { createDockerRuntime } from '../../pkg/agent/docker-runtime.js';
 import { addPodsService } from '../../pkg/agent/grpc-pods.js';
-import { ApiServer } from '../../pkg/api/server/api-server.js';
+import { ApiServer, type ApiServerOptions } from '../../pkg/api/server/api-server.js';
 import { LeaderGate } from '../../pkg/controller/leader.js';
 import { DEFAULT_CONTROLLER_OPTIONS } from '../../pkg/controller/manager.js';
 import { createTopPodMetricsSource } from '../../pkg/controller/pod-metrics-top.js';
@@ -27,6 +27,7 @@ import { createReplicatedStore, type ReplicatedStore } from '../../pkg/store/rep
 import { createClusterInfo, type MemberRecord, memberKey, peerAddressOf } from './cluster-info.js';
 import { leaderComponents } from './leader-components.js';
 import { startProxy } from './proxy.js';
+import { loadKeyring, UNENCRYPTED_WARNING } from './encryption-flags.js';
 import { clusterIdOf, formatMemberId, hostOf, type NodeConfig, NodeConfigError } from './config.js';
 
 /** What a data directory remembers about its member, written once before Raft first starts. */
@@ -131,7 +132,12 @@ async function resolveIdentity(cfg: NodeConfig, logger: Logger): Promise<Identit
 }
 
 export async function startNode(cfg: NodeConfig, logger: Logger): Promise<RunningNode> {
-  await mkdir(cfg.dataDir, { recursive: true });
+  // Read the keys before anything is written, so a bad key file changes nothing on disk.
+  const keyring = cfg.encryption.keyFile ? await loadKeyring(cfg.encryption.keyFile) : undefined;
+  if (!keyring) logger.warn(UNENCRYPTED_WARNING);
+  // Owner-only: the log and snapshots hold every object (Secrets too, when not encrypted).
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(cfg.dataDir, 0o700);
   const identity = await resolveIdentity(cfg, logger);
   const { id, clusterId } = identity;
   logger.info({ member: formatMemberId(id), cluster: clusterId, dataDir: cfg.dataDir }, 'starting');
@@ -172,6 +178,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     logger: logger.child({ component: 'api' }),
     serviceCIDR: cfg.services.serviceCIDR,
     nodePortRange: cfg.services.nodePortRange,
+    keyring,
   });
   addApiService(server, {
     api,
@@ -228,6 +235,10 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     top: podsClient,
     listPods: async (namespace) => (await api.list('pods', { namespace })).items,
   });
+  const leaderApiOptions: Pick<ApiServerOptions, 'serviceCIDR' | 'nodePortRange' | 'keyring'> = {
+    ...cfg.services,
+    keyring,
+  };
   const leader = new LeaderGate(
     store,
     store.raft,
@@ -239,7 +250,8 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
         })
       : [],
     logger.child({ component: 'leader' }),
-    cfg.services,
+    // The controllers' API server must open Secrets too.
+    leaderApiOptions,
   );
   leader.start();
 

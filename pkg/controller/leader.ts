@@ -35,7 +35,7 @@ export class LeaderGate {
     private readonly components: LeaderComponent[],
     private readonly logger: Logger,
     /** The node's own API settings (service ranges), for the fenced API the components get. */
-    private readonly apiOptions: Pick<ApiServerOptions, 'serviceCIDR' | 'nodePortRange'> = {},
+    private readonly apiOptions: Pick<ApiServerOptions, 'serviceCIDR' | 'nodePortRange' | 'keyring'> = {},
   ) {}
 
   start(): void {

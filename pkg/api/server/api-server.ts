@@ -30,6 +30,7 @@ import { matches, parseSelector } from '../labels.js';
 import { jsonEqual, LAST_APPLIED, lastAppliedOf, threeWayMerge } from '../merge.js';
 import { type ApiObject, type JsonObject, type ObjectMeta, rfc3339 } from '../types.js';
 import { validateObject, validateUpdate } from '../validation.js';
+import type { Keyring } from './encryption.js';
 import { type DeleteOptions, type DeleteResult, Deleter } from './deletion.js';
 import { refOf, resolveKind } from './names.js';
 import { admitStorageCreate } from './storage-admission.js';
@@ -58,6 +59,12 @@ export interface ApiServerOptions {
   serviceCIDR?: string;
   /** Node ports of NodePort and LoadBalancer Services, inclusive. Default [30000, 32767]. */
   nodePortRange?: [number, number];
+  /**
+   * Seal Secrets at rest with this keyring (encryption.ts). Absent: stored as plain JSON, as
+   * before. Sealed values cannot be read without it, so give every API server of a cluster
+   * (the leader's controllers' too) the same keys.
+   */
+  keyring?: Keyring;
 }
 
 export interface WriteOptions {
@@ -88,7 +95,7 @@ export class ApiServer {
 
   /** Throws a RangeError when serviceCIDR or nodePortRange is not usable. */
   constructor(options: ApiServerOptions) {
-    this.store = new ObjectStore(options.kv, options.fence);
+    this.store = new ObjectStore(options.kv, options.fence, options.keyring);
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
     this.deleter = new Deleter(this);

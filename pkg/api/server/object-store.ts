@@ -3,6 +3,8 @@
 // stored). Every write is one Txn guarded by the revision the caller read, so two writers
 // racing on one object cannot both win (optimistic concurrency, as Kubernetes over etcd).
 // Store failures become ApiErrors here: no leader or a timeout is UNAVAILABLE (retry).
+// With a keyring, values of encrypted resources (Secrets) are sealed here before the write
+// is proposed and opened on every read (encryption.ts); watch.ts decodes through decode().
 
 import { CompactedError, StoreError, StoreErrorCode } from '../../store/errors.js';
 import type { Compare, KeyValue, KV, RequestOp, WatchResponse, Watcher } from '../../store/types.js';
@@ -10,6 +12,7 @@ import { prefixEnd } from '../../store/types.js';
 import { ApiError, expired, internal, tooLarge, unavailable } from '../errors.js';
 import { type KindInfo, keyPrefix, objectKey } from '../kinds.js';
 import type { ApiObject } from '../types.js';
+import { decryptValue, EncryptionError, encryptValue, isEncryptedKey, type Keyring } from './encryption.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -24,13 +27,17 @@ export interface Stored {
   revision: number;
 }
 
-export function decodeObject(kv: KeyValue): ApiObject {
-  const obj = JSON.parse(dec.decode(kv.value)) as ApiObject;
+/**
+ * A stored value as an object. Sealed values are opened with `keyring`; without one, a
+ * sealed value is an EncryptionError (plaintext values need none).
+ */
+export function decodeObject(kv: KeyValue, keyring?: Keyring): ApiObject {
+  const obj = JSON.parse(dec.decode(decryptValue(keyring, dec.decode(kv.key), kv.value))) as ApiObject;
   obj.metadata = { ...obj.metadata, resourceVersion: String(kv.modRevision) };
   return obj;
 }
 
-/** The stored form: everything but resourceVersion (the store keeps that itself). */
+/** The stored form: everything but resourceVersion (the store keeps that itself). Not sealed: see ObjectStore.encode. */
 export function encodeObject(obj: ApiObject): Uint8Array {
   const { resourceVersion: _, ...metadata } = obj.metadata;
   const bytes = enc.encode(JSON.stringify({ ...obj, metadata }));
@@ -56,6 +63,8 @@ export function fromStoreError(err: unknown): ApiError {
         return internal(err.message, err);
     }
   }
+  // Names the key, never the data; the value stays in the store for a node that has the key.
+  if (err instanceof EncryptionError) return internal(err.message, err);
   if (err instanceof SyntaxError) return internal(`a stored object is not valid JSON: ${err.message}`, err);
   return internal(err instanceof Error ? err.message : String(err), err);
 }
@@ -94,8 +103,21 @@ export class ObjectStore {
   constructor(
     readonly kv: KV,
     fence?: Fence,
+    /** Seals values of encrypted resources (encryption.ts); none: stored as plain JSON. */
+    readonly keyring?: Keyring,
   ) {
     this.fence = fence ? { key: enc.encode(fence.key), value: enc.encode(fence.value) } : undefined;
+  }
+
+  /** A stored value as an object, opened with this store's keyring. */
+  decode(kv: KeyValue): ApiObject {
+    return decodeObject(kv, this.keyring);
+  }
+
+  /** The bytes to store under `key`: sealed when it holds an encrypted resource and there is a keyring. */
+  encode(key: string, obj: ApiObject): Uint8Array {
+    const bytes = encodeObject(obj);
+    return this.keyring && isEncryptedKey(key) ? encryptValue(this.keyring, key, bytes) : bytes;
   }
 
   /** The fence's compare, if any, for a write's Txn. */
@@ -119,7 +141,7 @@ export class ObjectStore {
     return guard(async () => {
       const r = await this.kv.range({ key: enc.encode(objectKey(kind, namespace, name)) });
       const kv = r.kvs[0];
-      return kv ? { object: decodeObject(kv), revision: kv.modRevision } : undefined;
+      return kv ? { object: this.decode(kv), revision: kv.modRevision } : undefined;
     });
   }
 
@@ -128,14 +150,15 @@ export class ObjectStore {
     return guard(async () => {
       const key = enc.encode(keyPrefix(kind, namespace));
       const r = await this.kv.range({ key, rangeEnd: prefixEnd(key) });
-      return { items: r.kvs.map(decodeObject), revision: r.header.revision };
+      return { items: r.kvs.map((kv) => this.decode(kv)), revision: r.header.revision };
     });
   }
 
   /** Store `obj` (attached to `lease`, 0 for none) if no object has its key. Resolves with its revision, or undefined if one exists (or `extra` refused). */
   async create(kind: KindInfo, obj: ApiObject, lease = 0, extra?: TxnExtra): Promise<number | undefined> {
-    const key = enc.encode(objectKey(kind, obj.metadata.namespace, obj.metadata.name as string));
-    const value = encodeObject(obj);
+    const path = objectKey(kind, obj.metadata.namespace, obj.metadata.name as string);
+    const key = enc.encode(path);
+    const value = this.encode(path, obj);
     return guard(async () => {
       const r = await this.kv.txn({
         compare: [
@@ -159,8 +182,9 @@ export class ObjectStore {
     lease = 0,
     extra?: TxnExtra,
   ): Promise<number | undefined> {
-    const key = enc.encode(objectKey(kind, obj.metadata.namespace, obj.metadata.name as string));
-    const value = encodeObject(obj);
+    const path = objectKey(kind, obj.metadata.namespace, obj.metadata.name as string);
+    const key = enc.encode(path);
+    const value = this.encode(path, obj);
     return guard(async () => {
       const r = await this.kv.txn({
         compare: [

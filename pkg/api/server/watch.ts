@@ -14,7 +14,7 @@ import { ApiError, badRequest, expired, internal } from '../errors.js';
 import type { KindInfo } from '../kinds.js';
 import type { ApiObject } from '../types.js';
 import type { ApiServer } from './api-server.js';
-import { decodeObject } from './object-store.js';
+import { fromStoreError, type ObjectStore } from './object-store.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
@@ -118,7 +118,15 @@ export async function watchObjects(
       return;
     }
     for (const e of r.events) {
-      const event = translate(e.type, e.kv, e.prevKv, filter);
+      let event: ApiWatchEvent | undefined;
+      try {
+        event = translate(api.store, e.type, e.kv, e.prevKv, filter);
+      } catch (err) {
+        // A value this node cannot open (unknown key) or parse: end the watch with an ERROR
+        // rather than skip an event silently.
+        finish(fromStoreError(err));
+        return;
+      }
       if (event) sink.event(event);
       sentUpTo = Math.max(sentUpTo, e.kv.modRevision);
     }
@@ -162,12 +170,13 @@ export async function watchObjects(
 
 /** One store event as the watch event a client with this filter should see, if any. */
 function translate(
+  store: ObjectStore,
   type: 'put' | 'delete',
   kv: KeyValue,
   prevKv: KeyValue | undefined,
   filter: (o: ApiObject) => boolean,
 ): ApiWatchEvent | undefined {
-  const before = prevKv ? decodeObject(prevKv) : undefined;
+  const before = prevKv ? store.decode(prevKv) : undefined;
   const matchedBefore = before !== undefined && filter(before);
   if (type === 'delete') {
     if (!before || !matchedBefore) return undefined;
@@ -176,7 +185,7 @@ function translate(
       object: { ...before, metadata: { ...before.metadata, resourceVersion: String(kv.modRevision) } },
     };
   }
-  const now = decodeObject(kv);
+  const now = store.decode(kv);
   const matchesNow = filter(now);
   if (matchesNow) return { type: matchedBefore ? 'MODIFIED' : 'ADDED', object: now };
   if (matchedBefore) return { type: 'DELETED', object: now };
