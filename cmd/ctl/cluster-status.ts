@@ -2,6 +2,7 @@
 // itself (or why it said nothing) to rows, a summary and JSON. Gathering lives in probe.ts.
 import type { MemberInfo, StatusResponse } from '../../pkg/client/cluster.js';
 import { clientAddressOf, formatMemberId, memberName, sortMembers } from './members.js';
+import { type Quorum, quorumOfMembers } from './quorum.js';
 
 export type MemberRole = 'leader' | 'follower' | 'learner' | 'unknown';
 
@@ -35,6 +36,8 @@ export interface ClusterStatus {
   healthyMembers: number;
   totalMembers: number;
   members: MemberStatusRow[];
+  /** Voters, quorum and failures survived, from the membership (not from who answered). */
+  quorum: Quorum;
 }
 
 export const HEALTH_OK = 'ok';
@@ -99,6 +102,7 @@ export function summarizeStatus(clusterId: string, probes: readonly MemberProbe[
     healthyMembers: rows.filter((r) => r.healthy).length,
     totalMembers: rows.length,
     members: rows,
+    quorum: quorumOfMembers(probes.map((p) => p.member)),
   };
 }
 

@@ -1,9 +1,11 @@
 // What a command runs with: the parsed global flags, the process' streams (CtlIO, so tests
 // can drive commands in-process), and clients it opens lazily. The command runner closes
 // every client it opened when the command ends, however it ends.
+import type * as grpc from '@grpc/grpc-js';
 import { type ApiClient, createApiClient } from '../../pkg/client/api-client.js';
 import { type Client, createClient } from '../../pkg/client/client.js';
 import { createPodsClient, type PodsClient } from '../../pkg/client/pods-client.js';
+import { staticChannelCredentials } from '../../pkg/rpc/tls.js';
 import type { GlobalOptions } from './options.js';
 import { renderJson, renderTable } from './output.js';
 
@@ -39,34 +41,44 @@ export class CtlContext {
     return this.options.output === 'json';
   }
 
-  /** A client over `endpoints` (default: --endpoints); closed when the command ends. */
-  client(endpoints: string[] = this.options.endpoints): Client {
-    const c = createClient({
+  /**
+   * The context's mutual TLS credentials, made once and shared by every connection of this
+   * run; undefined for a context without certificates (connections are plain then).
+   */
+  get credentials(): grpc.ChannelCredentials | undefined {
+    if (this.options.tls && !this.tlsCredentials)
+      this.tlsCredentials = staticChannelCredentials(this.options.tls);
+    return this.tlsCredentials;
+  }
+  private tlsCredentials: grpc.ChannelCredentials | undefined;
+
+  /** What every client of this run is made with, over `endpoints`. */
+  private clientOptions(endpoints: string[]) {
+    const credentials = this.credentials;
+    return {
       endpoints,
       requestTimeoutMs: this.options.timeoutMs,
       dialTimeoutMs: Math.min(MAX_DIAL_MS, this.options.timeoutMs),
-    });
+      ...(credentials ? { credentials } : {}),
+    };
+  }
+
+  /** A client over `endpoints` (default: --endpoints); closed when the command ends. */
+  client(endpoints: string[] = this.options.endpoints): Client {
+    const c = createClient(this.clientOptions(endpoints));
     this.clients.push(c);
     return c;
   }
 
   /** The object API's client over the endpoints, made once. */
   get api(): ApiClient {
-    this.apiClient ??= createApiClient({
-      endpoints: this.options.endpoints,
-      requestTimeoutMs: this.options.timeoutMs,
-      dialTimeoutMs: Math.min(MAX_DIAL_MS, this.options.timeoutMs),
-    });
+    this.apiClient ??= createApiClient(this.clientOptions(this.options.endpoints));
     return this.apiClient;
   }
 
   /** The Pods service's client (logs, exec, top) over the endpoints, made once. */
   get pods(): PodsClient {
-    this.podsClient ??= createPodsClient({
-      endpoints: this.options.endpoints,
-      requestTimeoutMs: this.options.timeoutMs,
-      dialTimeoutMs: Math.min(MAX_DIAL_MS, this.options.timeoutMs),
-    });
+    this.podsClient ??= createPodsClient(this.clientOptions(this.options.endpoints));
     return this.podsClient;
   }
 

@@ -1,6 +1,11 @@
 // berthctl's entry point (bin/berthctl.js imports this): real streams and signals, then exit.
 import { run } from './program.js';
 
+// grpc-js sets the TLS servername to the IP address when it dials one (our endpoints usually
+// are IPs), and Node then prints a DEP0123 warning once per process: noise that reads like a
+// fault to users. Set before the first connection is made, which is all that matters.
+process.noDeprecation = true;
+
 // `berthctl kv watch ... | head` closes our stdout: that is the reader's way to say stop.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(0);

@@ -2,6 +2,7 @@
 // value is a usage error (exit 2) that names the flag, never a stack trace.
 import { InvalidArgumentError } from 'commander';
 import { parseEndpoint } from '../../pkg/client/options.js';
+import type { TlsMaterial } from '../../pkg/rpc/tls.js';
 
 export const DEFAULT_ENDPOINT = '127.0.0.1:2379';
 export const ENDPOINTS_ENV = 'BERTH_ENDPOINTS';
@@ -28,6 +29,11 @@ export interface GlobalOptions {
   endpointsFromUser: boolean;
   /** --endpoints was on the command line (config set-context takes it as the context's). */
   endpointsFromFlag: boolean;
+  /**
+   * The context's CA, certificate and key: every connection uses them, whichever endpoints
+   * (context, --endpoints, $BERTH_ENDPOINTS). Absent: the context has none, dial plain.
+   */
+  tls?: TlsMaterial;
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

@@ -19,8 +19,10 @@ import { addRolloutCommands } from './commands/rollout.js';
 import { examples, globalsOf } from './commands/run.js';
 import { addScaleCommand } from './commands/scale.js';
 import { addSetCommand } from './commands/set.js';
+import { addTokenCommands } from './commands/token.js';
 import { addTopCommand } from './commands/top.js';
 import { addTransferLeaderCommand } from './commands/transfer-leader.js';
+import { addUserCommands } from './commands/user.js';
 import { addVersionCommand } from './commands/version.js';
 import { CONFIG_ENV } from './config-file.js';
 import type { CtlIO } from './context.js';
@@ -107,6 +109,8 @@ export function buildProgram(io: CtlIO, failedIn: { path: string } = { path: PRO
   addNodeCommands(program, io);
   addExplainCommands(program, io);
   addConfigCommands(program, io);
+  addTokenCommands(program, io);
+  addUserCommands(program, io);
   addVersionCommand(program, io);
 
   // Every command: errors as one 'berthctl: ...' line, remembering where the user was.

@@ -43,6 +43,14 @@ export interface NodeConfig {
   controllers: boolean;
   /** How often the autoscaler re-reads metrics (kube-controller-manager's 15 s by default). */
   hpaSyncPeriodMs: number;
+  /** Certificates and keys (init/join write them); mutual TLS everywhere unless `insecure`. */
+  pkiDir: string;
+  /** Plain text, no certificates, no access control: a test cluster on one machine. */
+  insecure: boolean;
+  /** The join service's address (voters only). */
+  joinListen: string;
+  /** Lifetime of renewed node certificates (days; renewed at two thirds). */
+  nodeCertDays: number;
 }
 
 export class NodeConfigError extends Error {
@@ -54,6 +62,7 @@ export class NodeConfigError extends Error {
 
 export const DEFAULT_PEER_PORT = 2380;
 export const DEFAULT_CLIENT_PORT = 2379;
+export const DEFAULT_JOIN_PORT = 2381;
 
 /** A member id in [1, 2^48): etcd shows ids in hex, so do we. */
 export function memberId(name: string, clusterToken: string): number {
@@ -87,6 +96,14 @@ export function hostOf(address: string): string {
   return address.slice(0, i).replace(/^\[|\]$/g, '');
 }
 
+function positiveNumber(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag} must be a positive number`);
+    return n;
+  };
+}
+
 function positiveInt(flag: string) {
   return (v: string): number => {
     const n = Number(v);
@@ -104,10 +121,15 @@ export function buildCommand(): Command {
         new Command('berth-node')
           .description(
             "Run one Berth node: a Raft peer with the replicated store, the object API, and the agent that runs this machine's pods on Docker.\n\n" +
-              'Start a new 3-node cluster (one command per machine):\n' +
-              '  berth-node --name n1 --address 10.0.0.1 --initial-cluster n1=10.0.0.1:2380,n2=10.0.0.2:2380,n3=10.0.0.3:2380\n' +
-              'Add a machine to a running cluster:\n' +
-              '  berth-node --name n4 --address 10.0.0.4 --join 10.0.0.1:2379',
+              'A new cluster, secure (mutual TLS, Secrets encrypted), see docs/install.md:\n' +
+              '  berth-node init --name n1 --address 10.0.0.1          # first machine, once\n' +
+              '  berth-node --name n1 --address 10.0.0.1               # run it\n' +
+              '  berth-node join 10.0.0.1 --token BERTH1-... --name n2 --address 10.0.0.2   # each other machine, once\n' +
+              '  berth-node --name n2 --address 10.0.0.2               # run it\n' +
+              '  berth-node leave --name n2 --address 10.0.0.2         # take a machine out\n' +
+              'A plain-text test cluster on one machine:\n' +
+              '  berth-node --insecure --name n1 --address 127.0.0.1 --initial-cluster n1=127.0.0.1:2380,n2=127.0.0.2:2380,n3=127.0.0.3:2380\n\n' +
+              'Commands: init, join, leave (berth-node <command> --help)',
           )
           .requiredOption('--name <name>', "this member's name, unique in the cluster (DNS-1123 label)")
           .option(
@@ -116,6 +138,21 @@ export function buildCommand(): Command {
             '127.0.0.1',
           )
           .option('--data-dir <dir>', 'where the log, snapshots and identity live (default ./<name>.berth)')
+          .option('--pki-dir <dir>', 'certificates and keys from init or join (default <data-dir>.pki)')
+          .option(
+            '--insecure',
+            'no TLS, no certificates, no access control: only for a test cluster on one machine',
+          )
+          .option(
+            '--listen-join <host:port>',
+            `join service address, served by voters (default <address>:${DEFAULT_JOIN_PORT})`,
+          )
+          .option(
+            '--node-cert-days <days>',
+            "lifetime of this node's renewed certificates; renewal starts at two thirds",
+            positiveNumber('--node-cert-days'),
+            365,
+          )
           .option(
             '--listen-peer <host:port>',
             `peer (Raft) listen address (default <address>:${DEFAULT_PEER_PORT})`,
@@ -178,6 +215,10 @@ export function buildCommand(): Command {
 interface RawFlags extends RawAgentFlags, RawProxyFlags, RawServiceFlags, RawEncryptionFlags {
   controllers: boolean;
   hpaSyncPeriod: number;
+  pkiDir?: string;
+  insecure?: boolean;
+  listenJoin?: string;
+  nodeCertDays: number;
   name: string;
   address: string;
   dataDir?: string;
@@ -231,6 +272,10 @@ export function toConfig(f: RawFlags): NodeConfig {
     encryption: toEncryptionConfig(f),
     controllers: f.controllers !== false,
     hpaSyncPeriodMs: f.hpaSyncPeriod * 1000,
+    pkiDir: f.pkiDir ?? `${f.dataDir ?? `./${f.name}.berth`}.pki`,
+    insecure: f.insecure === true,
+    joinListen: parseHostPort(f.listenJoin ?? `${address}:${DEFAULT_JOIN_PORT}`, '--listen-join'),
+    nodeCertDays: f.nodeCertDays,
   };
   if (f.initialCluster && f.join)
     throw new NodeConfigError('give either --initial-cluster or --join, not both');

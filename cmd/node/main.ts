@@ -1,8 +1,51 @@
+import type { Command } from 'commander';
 import { pino } from 'pino';
 import { NodeConfigError, parseNodeArgs } from './config.js';
+import { buildInitCommand, type InitFlags, runInit } from './init.js';
+import { buildJoinCommand, type JoinFlags, runJoin } from './join.js';
+import { buildLeaveCommand, type LeaveFlags, runLeave } from './leave.js';
 import { startNode } from './node.js';
 
+// grpc-js sets the TLS server name to an IP address when dialling one, and Node prints a
+// DEP0123 warning for it in every process; it says nothing a user can act on.
+process.noDeprecation = true;
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+
+/** The one-shot commands (init, join, leave): parse, run, exit code. */
+async function oneShot(cmd: Command, argv: string[], run: (cmd: Command) => Promise<void>): Promise<number> {
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (e) {
+    const err = e as { code?: string; message: string };
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    process.stderr.write(`berth-node ${cmd.name()}: ${err.message.replace(/^error: /, '')}\n`);
+    return 2;
+  }
+  try {
+    await run(cmd);
+    return 0;
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`berth-node ${cmd.name()}: ${msg}\n`);
+    return err instanceof NodeConfigError ? 2 : 1;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'init') {
+    const cmd = buildInitCommand();
+    return oneShot(cmd, rest, () => runInit(cmd.opts<InitFlags>(), print));
+  }
+  if (sub === 'join') {
+    const cmd = buildJoinCommand();
+    return oneShot(cmd, rest, () => runJoin(cmd.args[0] as string, cmd.opts<JoinFlags>(), print));
+  }
+  if (sub === 'leave') {
+    const cmd = buildLeaveCommand();
+    return oneShot(cmd, rest, () => runLeave(cmd.opts<LeaveFlags>(), print));
+  }
   let cfg: ReturnType<typeof parseNodeArgs>;
   try {
     cfg = parseNodeArgs(argv);

@@ -5,7 +5,7 @@
 //                                                        ├─► gRPC: KV, Watch, Lease, Cluster,
 //                                                        │   Maintenance (etcd's protocol)
 //                                                        └─► ApiServer ─► gRPC: berth.api.v1.Objects
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -29,6 +29,24 @@ import { leaderComponents } from './leader-components.js';
 import { startProxy } from './proxy.js';
 import { loadKeyring, UNENCRYPTED_WARNING } from './encryption-flags.js';
 import { clusterIdOf, formatMemberId, hostOf, type NodeConfig, NodeConfigError } from './config.js';
+import { authzInterceptor } from '../../pkg/auth/interceptor.js';
+import { formatKeyringFile } from '../../pkg/api/server/encryption.js';
+import { certificateInfo, nodeCommonName } from '../../pkg/pki/index.js';
+import { TlsSource } from '../../pkg/rpc/tls.js';
+import { addCertificatesService } from '../../pkg/security/certificates-service.js';
+import { addJoinService } from '../../pkg/security/join-service.js';
+import { rotateCertificates } from '../../pkg/security/rotation.js';
+import { putToken } from '../../pkg/security/token-store.js';
+import {
+  type Bootstrap,
+  hasPki,
+  loadPki,
+  type NodePki,
+  PKI,
+  readBootstrap,
+  readBootstrapTokens,
+  saveNodeCertificate,
+} from './pki-dir.js';
 
 /** What a data directory remembers about its member, written once before Raft first starts. */
 interface Identity {
@@ -38,6 +56,8 @@ interface Identity {
   name: string;
   /** Joined an existing cluster (rather than bootstrapping one). */
   joined: boolean;
+  /** A worker stays a non-voting member (a learner) for good. */
+  role?: 'voter' | 'worker';
   /** Peers known when the member was created; later ones come from the log. */
   peers: { id: number; address: string }[];
 }
@@ -65,8 +85,16 @@ async function writeIdentity(dir: string, identity: Identity): Promise<void> {
   await rename(tmp, join(dir, IDENTITY_FILE));
 }
 
-/** Work out who this member is: from disk, a new cluster, or by asking a running one. */
-async function resolveIdentity(cfg: NodeConfig, logger: Logger): Promise<Identity> {
+/**
+ * Work out who this member is: from disk, a new cluster, or by asking a running one. Without
+ * --initial-cluster or --join, what init or join recorded in the PKI directory decides.
+ */
+async function resolveIdentity(
+  cfg: NodeConfig,
+  logger: Logger,
+  credentials: grpc.ChannelCredentials | undefined,
+  bootstrap: Bootstrap | undefined,
+): Promise<Identity> {
   const existing = await readIdentity(cfg.dataDir);
   if (existing) {
     if (existing.name !== cfg.name) {
@@ -76,6 +104,14 @@ async function resolveIdentity(cfg: NodeConfig, logger: Logger): Promise<Identit
     }
     return existing;
   }
+  if (!cfg.initialCluster && !cfg.join && bootstrap) {
+    if (bootstrap.name !== cfg.name)
+      throw new NodeConfigError(`${cfg.pkiDir} was made for member ${bootstrap.name}, not ${cfg.name}`);
+    if (bootstrap.kind === 'new')
+      cfg.initialCluster = [{ name: cfg.name, id: cfg.id, peerAddress: cfg.peerAdvertise }];
+    else cfg.join = bootstrap.endpoints;
+  }
+  const role = bootstrap?.kind === 'join' ? bootstrap.role : 'voter';
   let identity: Identity;
   if (cfg.initialCluster) {
     identity = {
@@ -88,7 +124,11 @@ async function resolveIdentity(cfg: NodeConfig, logger: Logger): Promise<Identit
     };
   } else if (cfg.join) {
     logger.info({ via: cfg.join }, 'joining the cluster as a learner');
-    const client = createClient({ endpoints: cfg.join, requestTimeoutMs: 15_000 });
+    const client = createClient({
+      endpoints: cfg.join,
+      requestTimeoutMs: 15_000,
+      ...(credentials ? { credentials } : {}),
+    });
     try {
       // `berthctl member add` may have added this member already: take that membership.
       const list = await client.cluster.memberList();
@@ -115,6 +155,7 @@ async function resolveIdentity(cfg: NodeConfig, logger: Logger): Promise<Identit
         id: Number(res.member.id),
         name: cfg.name,
         joined: true,
+        role,
         peers: res.members
           .filter((m) => m.peerUrls.length > 0)
           .map((m) => ({ id: Number(m.id), address: m.peerUrls[0] as string })),
@@ -124,21 +165,51 @@ async function resolveIdentity(cfg: NodeConfig, logger: Logger): Promise<Identit
     }
   } else {
     throw new NodeConfigError(
-      `${cfg.dataDir} holds no member data: start a new cluster with --initial-cluster, or join one with --join`,
+      `${cfg.dataDir} holds no member data: run berth-node init (a new cluster) or berth-node join (an existing one) first`,
     );
   }
   await writeIdentity(cfg.dataDir, identity);
   return identity;
 }
 
+/** The node's certificates, or a clear error when there are none and --insecure was not given. */
+async function nodeTls(cfg: NodeConfig): Promise<{ pki: NodePki; tls: TlsSource } | undefined> {
+  if (cfg.insecure) return undefined;
+  if (!(await hasPki(cfg.pkiDir))) {
+    throw new NodeConfigError(
+      `${cfg.pkiDir} holds no certificates: run berth-node init (the first machine) or berth-node join (the others) first, or give --insecure for a plain-text cluster on one machine`,
+    );
+  }
+  const pki = await loadPki(cfg.pkiDir);
+  const cn = certificateInfo(pki.certPem).commonName;
+  if (cn !== nodeCommonName(cfg.name))
+    throw new NodeConfigError(
+      `${cfg.pkiDir} holds the certificate of ${cn}, not of ${nodeCommonName(cfg.name)}`,
+    );
+  return { pki, tls: new TlsSource({ caPem: pki.caPem, certPem: pki.certPem, keyPem: pki.keyPem }) };
+}
+
 export async function startNode(cfg: NodeConfig, logger: Logger): Promise<RunningNode> {
+  const secured = await nodeTls(cfg);
+  const tls = secured?.tls;
+  const credentials = tls?.channelCredentials();
+  if (!tls)
+    logger.warn(
+      '--insecure: no TLS and no access control; anyone who reaches the ports controls the cluster',
+    );
   // Read the keys before anything is written, so a bad key file changes nothing on disk.
-  const keyring = cfg.encryption.keyFile ? await loadKeyring(cfg.encryption.keyFile) : undefined;
+  const keyFile = cfg.encryption.keyFile ?? (secured ? join(cfg.pkiDir, PKI.encryption) : undefined);
+  const keyring = keyFile ? await loadKeyring(keyFile) : undefined;
   if (!keyring) logger.warn(UNENCRYPTED_WARNING);
   // Owner-only: the log and snapshots hold every object (Secrets too, when not encrypted).
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
   await chmod(cfg.dataDir, 0o700);
-  const identity = await resolveIdentity(cfg, logger);
+  const identity = await resolveIdentity(
+    cfg,
+    logger,
+    credentials,
+    secured ? await readBootstrap(cfg.pkiDir) : undefined,
+  );
   const { id, clusterId } = identity;
   logger.info({ member: formatMemberId(id), cluster: clusterId, dataDir: cfg.dataDir }, 'starting');
 
@@ -148,6 +219,9 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     listen: cfg.peerListen,
     // The transport and the runner name their own component in the logs.
     logger,
+    ...(tls
+      ? { serverCredentials: tls.serverCredentials(), channelCredentials: tls.channelCredentials() }
+      : {}),
   });
   const store = await createReplicatedStore({
     clusterId,
@@ -167,10 +241,15 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     },
   });
 
-  const server = new grpc.Server(kvServerOptions());
+  // Every call is checked against the caller's certificate (pkg/auth); --insecure lets all through.
+  const server = new grpc.Server({
+    ...kvServerOptions(),
+    interceptors: [authzInterceptor({ logger: logger.child({ component: 'authz' }), insecure: !tls })],
+  });
+  const clusterInfo = createClusterInfo(store, clusterId, id);
   addKvServices(server, {
     kv: store,
-    cluster: createClusterInfo(store, clusterId, id),
+    cluster: clusterInfo,
     onInternalError: (err, method) => logger.error({ err, method }, 'internal error serving a request'),
   });
   const api = new ApiServer({
@@ -208,13 +287,59 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
         logger: agentLogger,
       })
     : undefined;
-  const pods = addPodsService(server, { api, nodeName: cfg.name, io: agent?.io, logger: agentLogger });
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(cfg.clientListen, grpc.ServerCredentials.createInsecure(), (err) =>
-      err ? reject(new NodeConfigError(`cannot listen on ${cfg.clientListen}: ${err.message}`)) : resolve(),
-    ),
+  const pods = addPodsService(server, {
+    api,
+    nodeName: cfg.name,
+    io: agent?.io,
+    logger: agentLogger,
+    ...(credentials ? { credentials } : {}),
+  });
+  const securityLogger = logger.child({ component: 'security' });
+  if (secured) {
+    addCertificatesService(server, {
+      ca: () => ({ certPem: secured.pki.caPem, keyPem: secured.pki.caKeyPem }),
+      nodeCertDays: cfg.nodeCertDays,
+      logger: securityLogger,
+    });
+  }
+  await bind(
+    server,
+    cfg.clientListen,
+    tls ? tls.serverCredentials() : grpc.ServerCredentials.createInsecure(),
   );
-  logger.info({ client: cfg.clientListen, peer: cfg.peerListen }, 'serving');
+  // Voters (they hold the CA key) let machines join; the join port has no client certificates.
+  let joinServer: grpc.Server | undefined;
+  let joinTls: TlsSource | undefined;
+  if (secured?.pki.caKeyPem) {
+    const { pki } = secured;
+    // The chain shows the CA, so a joiner can check it against its token's pin.
+    joinTls = new TlsSource({
+      caPem: pki.caPem,
+      certPem: withChain(pki.certPem, pki.caPem),
+      keyPem: pki.keyPem,
+    });
+    joinServer = new grpc.Server();
+    addJoinService(joinServer, {
+      kv: store,
+      members: async () => clusterInfo.members(),
+      addLearner: (peerUrl) => clusterInfo.addMember([peerUrl], true),
+      clusterId,
+      ca: { certPem: pki.caPem, keyPem: pki.caKeyPem as string },
+      keyringText: keyring ? formatKeyringFile(keyring) : '',
+      certDays: cfg.nodeCertDays,
+      logger: securityLogger,
+    });
+    await bind(joinServer, cfg.joinListen, joinTls.serverCredentials(false));
+  }
+  logger.info(
+    {
+      client: cfg.clientListen,
+      peer: cfg.peerListen,
+      join: joinServer ? cfg.joinListen : undefined,
+      tls: !!tls,
+    },
+    'serving',
+  );
 
   const background = new AbortController();
   void publishSelf(
@@ -224,13 +349,36 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     logger,
     background.signal,
   );
-  if (identity.joined) void promoteWhenCaughtUp(store, id, logger, background.signal);
+  if (identity.joined && identity.role !== 'worker')
+    void promoteWhenCaughtUp(store, id, logger, background.signal);
+  if (secured) {
+    void storeBootstrapTokens(store, cfg.pkiDir, securityLogger, background.signal);
+    const { pki } = secured;
+    void rotateCertificates(
+      {
+        tls: secured.tls,
+        caKeyPem: () => pki.caKeyPem,
+        endpoints: async () =>
+          (await clusterInfo.members()).filter((m) => !m.isLearner).flatMap((m) => m.clientUrls),
+        save: async (certPem, keyPem) => {
+          await saveNodeCertificate(cfg.pkiDir, certPem, keyPem);
+          joinTls?.update({ caPem: pki.caPem, certPem: withChain(certPem, pki.caPem), keyPem });
+        },
+        certDays: cfg.nodeCertDays,
+        logger: securityLogger,
+      },
+      background.signal,
+    );
+  }
   void ensureSystemNamespaces(api, logger.child({ component: 'api' }), background.signal);
   void ensureDefaultStorageClass(api, logger.child({ component: 'api' }), background.signal);
   agent?.start();
   // The autoscaler reads pod usage as `berthctl top` does: this node's Pods service, which
   // gathers every node's samples.
-  const podsClient = createPodsClient({ endpoints: [cfg.clientAdvertise] });
+  const podsClient = createPodsClient({
+    endpoints: [cfg.clientAdvertise],
+    ...(credentials ? { credentials } : {}),
+  });
   const podMetrics = createTopPodMetricsSource({
     top: podsClient,
     listPods: async (namespace) => (await api.list('pods', { namespace })).items,
@@ -268,6 +416,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
         await agent?.stop();
         await proxy.stop();
         pods.close();
+        joinServer?.forceShutdown();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
             server.forceShutdown();
@@ -284,6 +433,38 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
       return stopping;
     },
   };
+}
+
+/** A certificate followed by its issuer's, PEM blocks each on their own lines. */
+const withChain = (certPem: string, caPem: string) => `${certPem.trimEnd()}\n${caPem.trimEnd()}\n`;
+
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<void> {
+  return new Promise<void>((resolve, reject) =>
+    server.bindAsync(address, credentials, (err) =>
+      err ? reject(new NodeConfigError(`cannot listen on ${address}: ${err.message}`)) : resolve(),
+    ),
+  );
+}
+
+/** Init's join tokens go into the store once there is a leader; then their file goes. */
+async function storeBootstrapTokens(
+  store: ReplicatedStore,
+  pkiDir: string,
+  logger: Logger,
+  signal: AbortSignal,
+) {
+  const tokens = await readBootstrapTokens(pkiDir);
+  if (tokens.length === 0) return;
+  while (!signal.aborted) {
+    try {
+      for (const t of tokens) await putToken(store, t);
+      await rm(join(pkiDir, PKI.bootstrapTokens), { force: true });
+      logger.info({ tokens: tokens.map((t) => t.id) }, 'join tokens from init stored');
+      return;
+    } catch {
+      await sleep(500, signal);
+    }
+  }
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>

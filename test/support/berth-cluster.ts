@@ -184,6 +184,8 @@ export class BerthCluster {
       String(this.opts.snapshotEntries ?? 10000),
       '--log-level',
       'debug',
+      // Plain text: these clusters test everything but security (test/cluster/secure-*.test.ts).
+      '--insecure',
       // Each test cluster its own service CIDR: clusters in parallel files share the host.
       ...(this.opts.agent ? ['--service-cidr', `127.97.${this.subnet}.0/24`] : ['--no-agent', '--no-proxy']),
       ...how,

@@ -9,6 +9,7 @@ import {
 } from '../cluster-status.js';
 import type { CtlContext, CtlIO } from '../context.js';
 import { membersClient, probeMembers } from '../probe.js';
+import { quorumLines } from '../quorum.js';
 import { action, examples } from './run.js';
 
 /** The cluster's status: members from --endpoints, then each member asked directly. */
@@ -27,7 +28,8 @@ export function addClusterCommands(program: Command, io: CtlIO): void {
     .command('status')
     .summary('every member: role, term, applied index, health; and the leader')
     .description(
-      'Show every member: its role, Raft term and applied index, and whether it is healthy.\n' +
+      'Show every member: its role, Raft term and applied index, and whether it is healthy;\n' +
+        'then the voters, the quorum, and how many failures the cluster survives.\n' +
         'Members are found through --endpoints, then each one is asked on its own client address.',
     )
     .addHelpText(
@@ -45,7 +47,7 @@ export function addClusterCommands(program: Command, io: CtlIO): void {
           () => ({ head: STATUS_HEAD, rows: statusRows(s) }),
           () => s,
         );
-        if (!ctx.json) ctx.println(`\n${statusSummary(s)}`);
+        if (!ctx.json) ctx.println(`\n${[statusSummary(s), ...quorumLines(s.quorum)].join('\n')}`);
       }),
     );
 }

@@ -2,7 +2,7 @@
 // ~/.berth/config, like kubeconfig's contexts.
 import type { Command } from 'commander';
 import YAML from 'yaml';
-import { type Context, contextOf, loadConfig, saveConfig } from '../config-file.js';
+import { type Context, type CtlConfig, contextOf, loadConfig, saveConfig } from '../config-file.js';
 import type { CtlContext, CtlIO } from '../context.js';
 import { CtlError, UsageError } from '../errors.js';
 import { renderRows } from '../printers/index.js';
@@ -16,6 +16,22 @@ function checkNamespace(ns: string): string {
     );
   }
   return ns;
+}
+
+/** As kubectl config view shows it: certificates as DATA+OMITTED, the key as REDACTED. */
+function redacted(c: CtlConfig): CtlConfig {
+  return {
+    ...c,
+    contexts: c.contexts.map((x) => {
+      if (x['client-key-data'] === undefined) return x;
+      return {
+        ...x,
+        'certificate-authority-data': 'DATA+OMITTED',
+        'client-certificate-data': 'DATA+OMITTED',
+        'client-key-data': 'REDACTED',
+      };
+    }),
+  };
 }
 
 async function edit(
@@ -47,11 +63,16 @@ export function addConfigCommands(program: Command, io: CtlIO): void {
 
   config
     .command('view')
-    .description('Print the config file')
-    .addHelpText('after', examples('berthctl config view', 'berthctl config view -o json'))
+    .description('Print the config file (certificate data omitted, keys redacted, unless --raw)')
+    .option('--raw', 'print certificates and private keys as they are')
+    .addHelpText(
+      'after',
+      examples('berthctl config view', 'berthctl config view -o json', 'berthctl config view --raw'),
+    )
     .action(
-      action(io, async (ctx) => {
-        const c = await loadConfig(ctx.options.configPath);
+      action(io, async (ctx, o: { raw?: boolean }) => {
+        const loaded = await loadConfig(ctx.options.configPath);
+        const c = o.raw ? loaded : redacted(loaded);
         if (ctx.json) ctx.printJson(c);
         else ctx.io.stdout(YAML.stringify(c));
       }),

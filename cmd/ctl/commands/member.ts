@@ -13,6 +13,7 @@ import {
   resolveMember,
   sortMembers,
 } from '../members.js';
+import { evenVotersWarning, quorumOfMembers } from '../quorum.js';
 import { action, examples } from './run.js';
 
 /** berth-node's default peer port (cmd/node/config.ts). */
@@ -37,6 +38,12 @@ export function joinInstructions(name: string, peerUrl: string, members: readonl
     'It starts as a learner and is promoted to a voting member once it has caught up',
     '(watch it with: berthctl member list).',
   ].join('\n');
+}
+
+/** The even-voters warning on stderr when `voters` (after a change) is even; never refuses. */
+function warnIfEven(ctx: CtlContext, voters: number): void {
+  const warning = evenVotersWarning(voters);
+  if (warning) ctx.io.stderr(`berthctl: ${warning}\n`);
 }
 
 async function resolve(ctx: CtlContext, ref: string) {
@@ -84,6 +91,8 @@ export function addMemberCommands(program: Command, io: CtlIO): void {
     .action(
       action(io, async (ctx, opts: { peerUrl: string }, name: string) => {
         const res = await ctx.main.cluster.memberAdd([opts.peerUrl], { isLearner: true });
+        // It joins as a learner and is promoted once caught up: warn about the count it will make.
+        warnIfEven(ctx, quorumOfMembers(res.members).voters + 1);
         if (ctx.json) {
           ctx.printJson({
             ...membersJson(res.header.clusterId, res.members),
@@ -119,8 +128,9 @@ export function addMemberCommands(program: Command, io: CtlIO): void {
     .addHelpText('after', examples('berthctl member promote n4'))
     .action(
       action(io, async (ctx, _opts, ref: string) => {
-        const { member: m } = await resolve(ctx, ref);
+        const { list, member: m } = await resolve(ctx, ref);
         if (!m.isLearner) throw new CtlError(`member ${memberLabel(m)} is already a voting member`);
+        warnIfEven(ctx, quorumOfMembers(list.members).voters + 1);
         const res = await ctx.main.cluster.memberPromote(m.id);
         if (ctx.json) ctx.printJson(membersJson(res.header.clusterId, res.members));
         else ctx.println(`Member ${memberLabel(m)} promoted to a voting member.`);

@@ -2,7 +2,7 @@
 // run the body, close whatever clients it opened. Errors propagate to main, which prints them.
 import type { Command } from 'commander';
 import { type CtlContext as Context, CtlContext, type CtlIO } from '../context.js';
-import { contextOf, defaultConfigPath, loadConfig } from '../config-file.js';
+import { contextOf, defaultConfigPath, loadConfig, tlsOf } from '../config-file.js';
 import type { GlobalOptions, OutputFormat } from '../options.js';
 
 interface RawGlobals {
@@ -30,15 +30,21 @@ export function globalsOf(cmd: Command): GlobalOptions {
   };
 }
 
-/** The global options with the config file's context applied (endpoints, namespace). */
-export async function withConfig(g: GlobalOptions): Promise<GlobalOptions> {
-  const config = await loadConfig(g.configPath);
+/**
+ * The global options with the config file's context applied (endpoints, namespace, TLS).
+ * Endpoints from the flag or environment replace the context's, but its credentials stay:
+ * the cluster is the same, only the way in differs. `warn` gets the config file's warnings.
+ */
+export async function withConfig(g: GlobalOptions, warn?: (line: string) => void): Promise<GlobalOptions> {
+  const config = await loadConfig(g.configPath, warn);
   const ctx = contextOf(config, g.context);
   if (!ctx) return g;
+  const tls = tlsOf(ctx);
   return {
     ...g,
     endpoints: g.endpointsFromUser || ctx.endpoints.length === 0 ? g.endpoints : ctx.endpoints,
     namespace: g.namespaceExplicit ? g.namespace : (ctx.namespace ?? g.namespace),
+    ...(tls ? { tls } : {}),
   };
 }
 
@@ -54,7 +60,8 @@ export function action<A extends unknown[], O>(
     const cmd = raw[raw.length - 1] as Command;
     const opts = raw[raw.length - 2] as O;
     const args = raw.slice(0, -2) as A;
-    const ctx = new CtlContext(io, await withConfig(globalsOf(cmd)));
+    const warn = (line: string) => io.stderr(`berthctl: ${line}\n`);
+    const ctx = new CtlContext(io, await withConfig(globalsOf(cmd), warn));
     try {
       await body(ctx, opts, ...args);
     } finally {

@@ -1,0 +1,74 @@
+// `berth-node leave`: take this machine out of its cluster cleanly, with its own node
+// credential. The member is removed through the cluster (the last voter is refused, and a
+// removal that would leave the others without quorum is for an admin's
+// `berthctl member remove`); the running node then stops taking part. Afterwards stop the
+// service and delete the data and PKI directories.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { createClient } from '../../pkg/client/client.js';
+import { TlsSource } from '../../pkg/rpc/tls.js';
+import { DEFAULT_CLIENT_PORT, formatMemberId, NodeConfigError, parseHostPort } from './config.js';
+import { loadPki } from './pki-dir.js';
+
+export interface LeaveFlags {
+  name: string;
+  address: string;
+  dataDir?: string;
+  pkiDir?: string;
+  endpoints?: string;
+}
+
+export function buildLeaveCommand(): Command {
+  return new Command('leave')
+    .description(
+      "Remove this machine's member from its cluster (run on the machine, while the cluster is up)",
+    )
+    .requiredOption('--name <name>', "this member's name")
+    .option('--address <host>', "this machine's address", '127.0.0.1')
+    .option('--data-dir <dir>', 'the node data directory (default ./<name>.berth)')
+    .option('--pki-dir <dir>', 'the node PKI directory (default <data-dir>.pki)')
+    .option(
+      '--endpoints <list>',
+      `members to ask, comma-separated (default <address>:${DEFAULT_CLIENT_PORT})`,
+    )
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+}
+
+export async function runLeave(f: LeaveFlags, print: (line: string) => void): Promise<void> {
+  const dataDir = f.dataDir ?? `./${f.name}.berth`;
+  const pkiDir = f.pkiDir ?? `${dataDir}.pki`;
+  let member: { id: number; name: string };
+  try {
+    member = JSON.parse(await readFile(join(dataDir, 'member.json'), 'utf8')) as typeof member;
+  } catch (err) {
+    throw new NodeConfigError(`${dataDir} holds no member (${(err as Error).message}): nothing to leave`);
+  }
+  if (member.name !== f.name)
+    throw new NodeConfigError(`${dataDir} belongs to member ${member.name}, not ${f.name}`);
+  const pki = await loadPki(pkiDir);
+  const endpoints = (f.endpoints ?? `${f.address}:${DEFAULT_CLIENT_PORT}`)
+    .split(',')
+    .filter((s) => s.trim() !== '')
+    .map((e) => parseHostPort(e, '--endpoints', DEFAULT_CLIENT_PORT));
+  const client = createClient({
+    endpoints,
+    credentials: new TlsSource({
+      caPem: pki.caPem,
+      certPem: pki.certPem,
+      keyPem: pki.keyPem,
+    }).channelCredentials(),
+    requestTimeoutMs: 15_000,
+  });
+  try {
+    await client.cluster.memberRemove(String(member.id));
+  } catch (err) {
+    throw new NodeConfigError(`could not leave: ${(err as Error).message}`);
+  } finally {
+    await client.close();
+  }
+  print(`Member ${f.name} (${formatMemberId(member.id)}) removed from the cluster.`);
+  print(`Stop the node now (systemctl stop berth), then delete ${dataDir} and ${pkiDir}.`);
+}
