@@ -12,32 +12,90 @@ bash scripts/ensure-docker.sh
 readonly NODES=(n1 n2 n3)
 readonly INITIAL="n1=127.0.0.1:2380,n2=127.0.0.2:2380,n3=127.0.0.3:2380"
 readonly ENDPOINTS="127.0.0.1:2379,127.0.0.2:2379,127.0.0.3:2379"
+readonly NODE=(node dist/cmd/node/main.js)
+readonly CTL=(node dist/cmd/ctl/main.js)
 mkdir -p .berth
+chmod 700 .berth
 
 running() { [[ -f .berth/$1.pid ]] && kill -0 "$(<".berth/$1.pid")" 2>/dev/null; }
 
-for i in "${!NODES[@]}"; do
-  name=${NODES[$i]}
-  addr="127.0.0.$((i + 1))"
+# Start node i (0-based) with the given extra flags, unless it runs already.
+start_node() {
+  local i=$1 name=${NODES[$1]} addr="127.0.0.$(($1 + 1))"
+  shift
   if running "$name"; then
     echo "[start] $name is already running (pid $(<".berth/$name.pid"))"
-    continue
+    return
   fi
   # setsid: the node outlives this script and the npm process that ran it.
-  setsid node dist/cmd/node/main.js --name "$name" --address "$addr" --data-dir ".berth/$name" \
-    --initial-cluster "$INITIAL" >>".berth/$name.log" 2>&1 </dev/null &
+  setsid "${NODE[@]}" --name "$name" --address "$addr" --data-dir ".berth/$name" "$@" \
+    >>".berth/$name.log" 2>&1 </dev/null &
   echo $! >".berth/$name.pid"
   echo "[start] $name on $addr (pid $!, log .berth/$name.log)"
-done
+}
+
+# Wait until `berthctl cluster status -o json` lists `want` voters, all healthy.
+wait_voters() {
+  local want=$1
+  for _ in $(seq 1 60); do
+    if "${CTL[@]}" cluster status -o json 2>/dev/null | node -e '
+      let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+        try { const q = JSON.parse(s).quorum; process.exit(q && q.voters >= Number(process.argv[1]) ? 0 : 1); }
+        catch { process.exit(1); }
+      });' "$want"; then
+      return 0
+    fi
+    sleep 1
+  done
+  echo "[start] the cluster did not reach $want voters in 60 s; see .berth/*.log" >&2
+  return 1
+}
+
+if [[ -f .berth/n1/member.json && ! -f .berth/n1.pki/node.crt ]]; then
+  # A cluster made by an older npm start, before TLS: run it as it was, and say how to renew.
+  echo "[start] .berth/ holds a plain-text cluster from an older version; starting it with --insecure"
+  echo "[start] (npm stop && rm -rf .berth && npm start makes a new one with mutual TLS)"
+  for i in "${!NODES[@]}"; do start_node "$i" --insecure --initial-cluster "$INITIAL"; done
+  "${CTL[@]}" config set-context local --endpoints "$ENDPOINTS" --current >/dev/null
+else
+  # Secure by default, the way docs/install.md does it on VMs: init the first node (its CA,
+  # certificates, the Secrets key and the admin's berthctl context "local"), then join the
+  # others with a token, one at a time.
+  if [[ -f .berth/n1.pki/node.crt && -f .berth/n2.pki/node.crt && -f .berth/n3.pki/node.crt ]]; then
+    # Made before: all three run again (one alone has no quorum).
+    for i in "${!NODES[@]}"; do start_node "$i"; done
+    wait_voters 3
+  else
+    if [[ ! -f .berth/n1.pki/node.crt ]]; then
+      echo "[start] berth-node init: a new cluster CA, certificates and the Secrets encryption key"
+      "${NODE[@]}" init --name n1 --address 127.0.0.1 --data-dir .berth/n1 --context local >.berth/init.txt
+      sed 's/^/[start]   /' .berth/init.txt | grep -v -- '--token' || true
+    fi
+    start_node 0
+    wait_voters 1
+    for i in 1 2; do
+      name=${NODES[$i]}
+      if [[ ! -f .berth/$name.pki/node.crt ]]; then
+        token=$("${CTL[@]}" token create --ttl 10m --description "npm start")
+        echo "[start] berth-node join 127.0.0.1 --token <a new token> --name $name"
+        "${NODE[@]}" join 127.0.0.1 --token "$token" --name "$name" --address "127.0.0.$((i + 1))" \
+          --data-dir ".berth/$name" | sed 's/^/[start]   /'
+      fi
+      start_node "$i"
+      wait_voters $((i + 1))
+    done
+  fi
+  "${CTL[@]}" config set-context local --endpoints "$ENDPOINTS" --current >/dev/null
+fi
 
 echo -n "[start] waiting for a leader"
 for _ in $(seq 1 60); do
-  if node dist/cmd/ctl/main.js --endpoints "$ENDPOINTS" cluster status >/dev/null 2>&1; then
+  if "${CTL[@]}" cluster status >/dev/null 2>&1; then
     echo
-    node dist/cmd/ctl/main.js --endpoints "$ENDPOINTS" cluster status
-    # berthctl finds the cluster through a context in its config file (~/.berth/config).
-    node dist/cmd/ctl/main.js config set-context local --endpoints "$ENDPOINTS" --current >/dev/null
-    echo "[start] berthctl context \"local\" written to ${BERTH_CONFIG:-~/.berth/config}"
+    "${CTL[@]}" cluster status
+    # berthctl finds the cluster, and its admin credential, through the context "local" in
+    # its config file (~/.berth/config).
+    echo "[start] berthctl context \"local\" (admin, mutual TLS) is in ${BERTH_CONFIG:-~/.berth/config}"
     echo "[start] applying the demo app (examples/demo.yaml)"
     applied=0
     for _ in $(seq 1 20); do
@@ -65,7 +123,7 @@ for _ in $(seq 1 60); do
     cat <<EOT
 
 Berth is running: a 3-node cluster (n1..n3 on 127.0.0.1..3), the object API, an agent and a
-proxy on every node. The demo app (namespace demo) answers on every node:
+proxy on every node, mutual TLS between them, Secrets encrypted at rest. The demo app (namespace demo) answers on every node:
   Ingress:    http://127.0.0.1/   http://127.0.0.2/   http://127.0.0.3/
   NodePort:   http://127.0.0.1:30080/   (and 127.0.0.2, 127.0.0.3)
   ClusterIP:  http://${cluster_ip:-<pending>}/
@@ -78,7 +136,10 @@ ${urls:-  (its pods are not ready yet: npx berthctl get pods -n demo)}
               npx berthctl rollout status deploy/web -n demo
               (requests to the URLs above keep succeeding while it rolls)
               npx berthctl cluster status
-  etcdctl:    ETCDCTL_API=3 etcdctl --endpoints $ENDPOINTS get --prefix --keys-only /registry/
+  security:   every connection is mutual TLS; npx berthctl token list
+              npx berthctl user create alice --readonly > alice.conf   (a read-only credential)
+  etcdctl:    ETCDCTL_API=3 etcdctl --endpoints $ENDPOINTS --cacert .berth/n1.pki/ca.crt \\
+                --cert .berth/n1.pki/node.crt --key .berth/n1.pki/node.key get --prefix --keys-only /registry/
   logs:       .berth/n1.log .berth/n2.log .berth/n3.log
   stop:       npm stop   (nodes and their containers; the objects stay in .berth/, and
               npm start again runs them)

@@ -4,6 +4,7 @@
 // start bootstraps a one-member cluster. It starts nothing: run the node next (systemd, or
 // the printed command), then the join commands on the other machines.
 
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -155,7 +156,7 @@ export async function runInit(f: InitFlags, print: (line: string) => void): Prom
     now,
     description: 'made by init',
   });
-  const bootstrap: Bootstrap = { kind: 'new', name: f.name };
+  const bootstrap: Bootstrap = { kind: 'new', name: f.name, clusterToken: randomBytes(16).toString('hex') };
   const tokens: TokenRecord[] = [voter.record, worker.record];
 
   await writePrivateFile(join(pkiDir, PKI.caKey), ca.keyPem);

@@ -28,7 +28,7 @@ import { createClusterInfo, type MemberRecord, memberKey, peerAddressOf } from '
 import { leaderComponents } from './leader-components.js';
 import { startProxy } from './proxy.js';
 import { loadKeyring, UNENCRYPTED_WARNING } from './encryption-flags.js';
-import { clusterIdOf, formatMemberId, hostOf, type NodeConfig, NodeConfigError } from './config.js';
+import { clusterIdOf, formatMemberId, hostOf, memberId, type NodeConfig, NodeConfigError } from './config.js';
 import { authzInterceptor } from '../../pkg/auth/interceptor.js';
 import { formatKeyringFile } from '../../pkg/api/server/encryption.js';
 import { certificateInfo, nodeCommonName } from '../../pkg/pki/index.js';
@@ -107,9 +107,14 @@ async function resolveIdentity(
   if (!cfg.initialCluster && !cfg.join && bootstrap) {
     if (bootstrap.name !== cfg.name)
       throw new NodeConfigError(`${cfg.pkiDir} was made for member ${bootstrap.name}, not ${cfg.name}`);
-    if (bootstrap.kind === 'new')
+    if (bootstrap.kind === 'new') {
+      // init's random token makes the cluster id (and the member id) its own.
+      if (bootstrap.clusterToken) {
+        cfg.clusterToken = bootstrap.clusterToken;
+        cfg.id = memberId(cfg.name, cfg.clusterToken);
+      }
       cfg.initialCluster = [{ name: cfg.name, id: cfg.id, peerAddress: cfg.peerAdvertise }];
-    else cfg.join = bootstrap.endpoints;
+    } else cfg.join = bootstrap.endpoints;
   }
   const role = bootstrap?.kind === 'join' ? bootstrap.role : 'voter';
   let identity: Identity;

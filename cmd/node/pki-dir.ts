@@ -31,7 +31,7 @@ export type MemberRole = 'voter' | 'worker';
 
 /** What the first start does when the data directory holds no member yet. */
 export type Bootstrap =
-  | { kind: 'new'; name: string }
+  | { kind: 'new'; name: string /** Makes the cluster id unique to this init. */; clusterToken?: string }
   | { kind: 'join'; name: string; role: MemberRole; endpoints: string[]; clusterId: string };
 
 export interface NodePki {

@@ -1,14 +1,16 @@
 // A pod's volumes as host directories, bind-mounted into its containers:
 //   <dataDir>/pods/<podUid>/volumes/<name>/
+// (Secret volumes: the same layout under memoryRoot(dataDir), in tmpfs.)
 // ConfigMap and Secret volumes are written the way the kubelet's AtomicWriter does, so a
 // container never sees half an update:
 //   ..2026_11_26_13_24_07.Ab12Cd/   the files (a fresh directory per change)
 //   ..data -> ..2026_11_26_13_24_07.Ab12Cd   swapped by renaming a new symlink over it
 //   <key> -> ..data/<key>            what the container opens; relative, so it resolves inside too
 
-import { constants } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { constants, existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Container, Pod, Volume } from './container-spec.js';
 import type { ConfigLookups } from './env.js';
 import { checkHostPath } from './host-path.js';
@@ -50,6 +52,20 @@ export function podDir(dataDir: string, podUid: string): string {
 
 export function volumeDir(dataDir: string, podUid: string, name: string): string {
   return join(podDir(dataDir, podUid), 'volumes', name);
+}
+
+/**
+ * Where Secret volumes live: in memory (tmpfs /dev/shm), as the kubelet keeps them, never in
+ * the data directory, so Secrets stay encrypted on every disk. One folder per data directory.
+ */
+export function memoryRoot(dataDir: string): string {
+  if (!existsSync(SHM)) return join(dataDir, 'memory');
+  return join(SHM, 'berth', createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16));
+}
+const SHM = '/dev/shm';
+
+function sourceDir(dataDir: string, podUid: string, name: string, kind: 'configmap' | 'secret'): string {
+  return kind === 'secret' ? volumeDir(memoryRoot(dataDir), podUid, name) : volumeDir(dataDir, podUid, name);
 }
 
 const DATA = '..data';
@@ -224,8 +240,8 @@ export async function prepareVolumes(
         else mounts.set(v.name, v.hostPath.path);
         continue;
       }
-      const dir = volumeDir(dataDir, uid, v.name);
       const source = sourceOf(v);
+      const dir = source ? sourceDir(dataDir, uid, v.name, source.kind) : volumeDir(dataDir, uid, v.name);
       if (source) {
         const r = await writeSource(pod, dir, source, lookups);
         errors.push(...r.errors);
@@ -257,7 +273,8 @@ export async function updateVolumes(
     const source = sourceOf(v);
     if (!source) continue;
     try {
-      const r = await writeSource(pod, volumeDir(dataDir, pod.metadata.uid ?? '', v.name), source, lookups);
+      const dir = sourceDir(dataDir, pod.metadata.uid ?? '', v.name, source.kind);
+      const r = await writeSource(pod, dir, source, lookups);
       if (r.changed) changed.push(v.name);
       errors.push(...r.errors);
     } catch (e) {
@@ -323,4 +340,5 @@ export async function mountsFor(
 /** Remove everything the agent made for a pod (hostPath volumes live elsewhere and stay). */
 export async function removePodDir(dataDir: string, podUid: string): Promise<void> {
   await fs.rm(podDir(dataDir, podUid), { recursive: true, force: true });
+  await fs.rm(podDir(memoryRoot(dataDir), podUid), { recursive: true, force: true });
 }

@@ -5,6 +5,7 @@ import test from 'ava';
 import type { Pod, Volume } from '../../pkg/agent/container-spec.js';
 import type { ConfigLookups } from '../../pkg/agent/env.js';
 import {
+  memoryRoot,
   mountsFor,
   podDir,
   prepareVolumes,
@@ -82,7 +83,10 @@ test('secret items with paths and modes (decimal in JSON), optional and missing 
     { name: 'claim', error: 'persistentvolumeclaim "c": this agent has no access to claims' },
   ]);
   t.deepEqual([...r.mounts.keys()], ['tls', 'opt']);
-  const tls = volumeDir(data, UID, 'tls');
+  // Secrets in memory (tmpfs), never in the data directory.
+  const tls = r.mounts.get('tls') as string;
+  t.is(tls, volumeDir(memoryRoot(data), UID, 'tls'));
+  t.false(tls.startsWith(data), tls);
   t.is(await fs.readFile(join(tls, 'certs/tls.crt'), 'utf8'), 'CERT');
   t.is(await mode(join(tls, 'certs/tls.crt')), 0o400);
   t.is(await mode(join(tls, 'tls.key')), 0o600);
@@ -91,6 +95,8 @@ test('secret items with paths and modes (decimal in JSON), optional and missing 
     (await fs.readdir(volumeDir(data, UID, 'opt'))).filter((f) => !f.startsWith('..')),
     [],
   );
+  await removePodDir(data, UID);
+  await t.throwsAsync(fs.access(tls));
 });
 
 test('updateVolumes rewrites changed data only, swapping ..data and dropping removed keys', async (t) => {
