@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { NodeConfigError, parseNodeArgs } from './config.js';
+import { buildEncryptionKeyCommand, runEncryptionKey } from './encryption-key.js';
 import { buildInitCommand, type InitFlags, runInit } from './init.js';
 import { buildJoinCommand, type JoinFlags, runJoin } from './join.js';
 import { buildLeaveCommand, type LeaveFlags, runLeave } from './leave.js';
@@ -45,6 +46,12 @@ async function main(argv: string[]): Promise<number> {
   if (sub === 'leave') {
     const cmd = buildLeaveCommand();
     return oneShot(cmd, rest, () => runLeave(cmd.opts<LeaveFlags>(), print));
+  }
+  if (sub === 'encryption-key') {
+    const cmd = buildEncryptionKeyCommand();
+    return oneShot(cmd, rest, () =>
+      runEncryptionKey(cmd.args[0] as string, cmd.args[1], cmd.opts<{ pkiDir: string }>().pkiDir, print),
+    );
   }
   let cfg: ReturnType<typeof parseNodeArgs>;
   try {

@@ -30,7 +30,8 @@ import { startProxy } from './proxy.js';
 import { loadKeyring, UNENCRYPTED_WARNING } from './encryption-flags.js';
 import { clusterIdOf, formatMemberId, hostOf, memberId, type NodeConfig, NodeConfigError } from './config.js';
 import { authzInterceptor } from '../../pkg/auth/interceptor.js';
-import { formatKeyringFile } from '../../pkg/api/server/encryption.js';
+import { formatKeyringFile, type Keyring } from '../../pkg/api/server/encryption.js';
+import { rewriteEncrypted } from '../../pkg/api/server/encryption-rewrite.js';
 import { certificateInfo, nodeCommonName } from '../../pkg/pki/index.js';
 import { TlsSource } from '../../pkg/rpc/tls.js';
 import { addCertificatesService } from '../../pkg/security/certificates-service.js';
@@ -356,6 +357,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
   );
   if (identity.joined && identity.role !== 'worker')
     void promoteWhenCaughtUp(store, id, logger, background.signal);
+  if (keyring) void resealSecrets(store, id, keyring, securityLogger, background.signal);
   if (secured) {
     void storeBootstrapTokens(store, cfg.pkiDir, securityLogger, background.signal);
     const { pki } = secured;
@@ -468,6 +470,35 @@ async function storeBootstrapTokens(
       return;
     } catch {
       await sleep(500, signal);
+    }
+  }
+}
+
+/**
+ * On the leader, now and then: reseal every Secret not under the primary key (after
+ * `berth-node encryption-key use`). Level-triggered: a pass with nothing to do writes nothing.
+ */
+async function resealSecrets(
+  store: ReplicatedStore,
+  id: number,
+  keyring: Keyring,
+  logger: Logger,
+  signal: AbortSignal,
+) {
+  let sealed = false;
+  while (!signal.aborted) {
+    await sleep(sealed ? 60_000 : 5_000, signal);
+    if (signal.aborted || store.raft.status().leader !== id) continue;
+    try {
+      const r = await rewriteEncrypted(store, keyring);
+      if (r.rewritten > 0 || !sealed)
+        logger.info(
+          { resealed: r.rewritten, key: keyring.primary },
+          `every Secret sealed under ${keyring.primary}`,
+        );
+      sealed = true;
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'resealing Secrets failed; will retry');
     }
   }
 }
