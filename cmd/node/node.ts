@@ -308,10 +308,12 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
       logger: securityLogger,
     });
   }
+  // Client certificates are asked for but judged by the interceptor, not the handshake, so a
+  // caller without a valid one gets UNAUTHENTICATED with the reason, and the node logs it.
   await bind(
     server,
     cfg.clientListen,
-    tls ? tls.serverCredentials() : grpc.ServerCredentials.createInsecure(),
+    tls ? tls.serverCredentials(false) : grpc.ServerCredentials.createInsecure(),
   );
   // Voters (they hold the CA key) let machines join; the join port has no client certificates.
   let joinServer: grpc.Server | undefined;

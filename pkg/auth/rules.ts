@@ -104,7 +104,8 @@ export type Decision =
   | { allowed: false; status: DecisionStatus; message: string };
 
 export const UNRECOGNISED_SUBJECT = 'certificate subject not recognised';
-export const NO_CLIENT_CERTIFICATE = 'no verified client certificate: this node requires mutual TLS';
+export const NO_CLIENT_CERTIFICATE =
+  "no valid client certificate (none, or not signed by this cluster's CA): this node requires mutual TLS";
 
 const allow: Decision = { allowed: true, admission: false };
 const deny = (message: string): Decision => ({

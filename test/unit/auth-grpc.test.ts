@@ -260,7 +260,7 @@ test('an unrecognised subject or a missing certificate is unauthenticated', asyn
     t,
     call(client(open, 'none'), 'Version', {}),
     grpc.status.UNAUTHENTICATED,
-    /no verified client certificate/,
+    /no valid client certificate/,
   );
 });
 
