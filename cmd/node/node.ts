@@ -505,13 +505,17 @@ async function resealSecrets(
   }
 }
 
+// Each wait removes its abort listener: loops that sleep for the node's lifetime would
+// otherwise pile one up per round.
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    const done = () => {
       clearTimeout(t);
+      signal.removeEventListener('abort', done);
       resolve();
-    });
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 
 /** Record this member's name and addresses in the store (retried until it lands). */

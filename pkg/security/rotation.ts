@@ -89,11 +89,13 @@ export async function rotateCertificates(deps: RotationDeps, signal: AbortSignal
   };
   while (!signal.aborted) {
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, interval());
-      signal.addEventListener('abort', () => {
+      const done = () => {
         clearTimeout(t);
+        signal.removeEventListener('abort', done);
         resolve();
-      });
+      };
+      const t = setTimeout(done, interval());
+      signal.addEventListener('abort', done, { once: true });
     });
     if (signal.aborted) return;
     if (!needsRotation(deps.tls.current.certPem, new Date())) continue;
