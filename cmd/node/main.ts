@@ -70,7 +70,8 @@ async function main(argv: string[]): Promise<number> {
     const msg = err instanceof Error ? err.message : String(err);
     logger.fatal({ err }, 'could not start');
     process.stderr.write(`berth-node: ${err instanceof NodeConfigError ? '' : 'could not start: '}${msg}\n`);
-    return 1;
+    // What did start (Raft, timers, listeners) must not keep a half-made node alive.
+    process.exit(1);
   }
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {

@@ -4,7 +4,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,23 @@ function portFree(host: string, port: number): Promise<boolean> {
     const s = createServer();
     s.once('error', () => resolve(false));
     s.listen(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+/** Does something accept connections on address:port? */
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.setTimeout(1000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
   });
 }
 
@@ -239,7 +256,8 @@ export class BerthCluster {
       if (proc.exitCode !== null || proc.signalCode !== null) {
         throw new Error(`${n.name} exited during start-up:\n${await this.tail(n)}`);
       }
-      if (!(await portFree(n.address, CLIENT_PORT))) return;
+      // Connect, never bind: a probe that binds the port could take it from the node.
+      if (await listening(n.address, CLIENT_PORT)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`${n.name} did not listen on ${n.clientAddress} within 20 s:\n${await this.tail(n)}`);
