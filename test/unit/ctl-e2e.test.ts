@@ -1,6 +1,8 @@
 // berthctl end to end: a real 3-node cluster (three berth-node processes on 127.0.K.x) and
 // the built CLI run as a separate process, as a user runs it.
 import { execFile, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { createClient } from '../../pkg/client/client.js';
@@ -15,13 +17,16 @@ interface Result {
   stderr: string;
 }
 
+const NO_CONFIG = join(tmpdir(), 'berth-ctl-e2e-no-config');
+
 /** Run berthctl; never rejects (the exit code is part of the result). */
 function ctl(args: string[], input?: string): Promise<Result> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
       [CTL, ...args],
-      { timeout: 20_000, env: { ...process.env, BERTH_ENDPOINTS: '' } },
+      // No config file: the user's own (~/.berth/config, maybe a TLS context) must not apply.
+      { timeout: 20_000, env: { ...process.env, BERTH_ENDPOINTS: '', BERTH_CONFIG: NO_CONFIG } },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
         resolve({ code, stdout, stderr });
@@ -126,16 +131,11 @@ test.serial('kv put, get, del round trip; a value from stdin; JSON output', asyn
 });
 
 test.serial('kv watch prints changes as lines until Ctrl-C, then exits 0', async (t) => {
-  const child = spawn(process.execPath, [
-    CTL,
-    '--endpoints',
-    eps,
-    'kv',
-    'watch',
-    '/w/',
-    '--prefix',
-    '--prev-kv',
-  ]);
+  const child = spawn(
+    process.execPath,
+    [CTL, '--endpoints', eps, 'kv', 'watch', '/w/', '--prefix', '--prev-kv'],
+    { env: { ...process.env, BERTH_CONFIG: NO_CONFIG } },
+  );
   let out = '';
   child.stdout.on('data', (d) => {
     out += d;
