@@ -7,8 +7,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { createClient } from '../../pkg/client/client.js';
+import * as grpc from '@grpc/grpc-js';
 import { TlsSource } from '../../pkg/rpc/tls.js';
+import { membershipService, method } from '../../pkg/security/protos.js';
 import { DEFAULT_CLIENT_PORT, formatMemberId, NodeConfigError, parseHostPort } from './config.js';
 import { loadPki } from './pki-dir.js';
 
@@ -53,22 +54,35 @@ export async function runLeave(f: LeaveFlags, print: (line: string) => void): Pr
     .split(',')
     .filter((s) => s.trim() !== '')
     .map((e) => parseHostPort(e, '--endpoints', DEFAULT_CLIENT_PORT));
-  const client = createClient({
-    endpoints,
-    credentials: new TlsSource({
-      caPem: pki.caPem,
-      certPem: pki.certPem,
-      keyPem: pki.keyPem,
-    }).channelCredentials(),
-    requestTimeoutMs: 15_000,
-  });
-  try {
-    await client.cluster.memberRemove(String(member.id));
-  } catch (err) {
-    throw new NodeConfigError(`could not leave: ${(err as Error).message}`);
-  } finally {
-    await client.close();
+  const credentials = new TlsSource({ caPem: pki.caPem, certPem: pki.certPem, keyPem: pki.keyPem });
+  const def = method(membershipService(), 'Leave');
+  let last = '';
+  for (const address of endpoints) {
+    const client = new grpc.Client(address, credentials.channelCredentials());
+    try {
+      await new Promise<void>((resolve, reject) =>
+        client.makeUnaryRequest(
+          def.path,
+          def.requestSerialize as (v: object) => Buffer,
+          def.responseDeserialize as unknown as (b: Buffer) => unknown,
+          {},
+          new grpc.Metadata(),
+          { deadline: Date.now() + 15_000 },
+          (err) => (err ? reject(err) : resolve()),
+        ),
+      );
+      last = '';
+      break;
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      last = `${address}: ${e.details || e.message}`;
+      // Only an unreachable member is worth trying the next one for.
+      if (e.code !== grpc.status.UNAVAILABLE && e.code !== grpc.status.DEADLINE_EXCEEDED) break;
+    } finally {
+      client.close();
+    }
   }
+  if (last) throw new NodeConfigError(`could not leave: ${last}`);
   print(`Member ${f.name} (${formatMemberId(member.id)}) removed from the cluster.`);
   print(`Stop the node now (systemctl stop berth), then delete ${dataDir} and ${pkiDir}.`);
 }

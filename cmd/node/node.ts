@@ -36,6 +36,7 @@ import { certificateInfo, nodeCommonName } from '../../pkg/pki/index.js';
 import { TlsSource } from '../../pkg/rpc/tls.js';
 import { addCertificatesService } from '../../pkg/security/certificates-service.js';
 import { addJoinService } from '../../pkg/security/join-service.js';
+import { addMembershipService } from '../../pkg/security/membership-service.js';
 import { rotateCertificates } from '../../pkg/security/rotation.js';
 import { putToken } from '../../pkg/security/token-store.js';
 import {
@@ -302,6 +303,11 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
   });
   const securityLogger = logger.child({ component: 'security' });
   if (secured) {
+    addMembershipService(server, {
+      members: async () => clusterInfo.members(),
+      removeMember: (memberId) => clusterInfo.removeMember(memberId),
+      logger: securityLogger,
+    });
     addCertificatesService(server, {
       ca: () => ({ certPem: secured.pki.caPem, keyPem: secured.pki.caKeyPem }),
       nodeCertDays: cfg.nodeCertDays,

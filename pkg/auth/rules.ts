@@ -40,6 +40,7 @@ export const CLIENT_PORT_SERVICES = [
   'berth.api.v1.Objects',
   'berth.api.v1.Pods',
   'berth.security.v1.Certificates',
+  'berth.security.v1.Membership',
 ] as const;
 
 /** Services served elsewhere: the join port (no client certificate yet) and the Raft peer port. */
@@ -88,6 +89,8 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   // The handler signs for the caller's own subject only (pkg/security/certificates-service.ts).
   '/berth.security.v1.Certificates/Renew': { class: MethodClass.Write, self: true },
   '/berth.security.v1.Certificates/Issue': write,
+  // The handler removes only the member the caller's node certificate names.
+  '/berth.security.v1.Membership/Leave': { class: MethodClass.Write, self: true },
 };
 
 export const DecisionStatus = {

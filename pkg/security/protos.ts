@@ -18,6 +18,9 @@ function protos(): protoLoader.PackageDefinition {
 export const joinService = (): grpc.ServiceDefinition =>
   protos()['berth.security.v1.Join'] as unknown as grpc.ServiceDefinition;
 
+export const membershipService = (): grpc.ServiceDefinition =>
+  protos()['berth.security.v1.Membership'] as unknown as grpc.ServiceDefinition;
+
 export const certificatesService = (): grpc.ServiceDefinition =>
   protos()['berth.security.v1.Certificates'] as unknown as grpc.ServiceDefinition;
 
