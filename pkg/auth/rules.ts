@@ -90,7 +90,7 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   '/berth.security.v1.Certificates/Renew': { class: MethodClass.Write, self: true },
   '/berth.security.v1.Certificates/Issue': write,
   // The handler removes only the member the caller's node certificate names.
-  '/berth.security.v1.Membership/Leave': { class: MethodClass.Write, self: true },
+  '/berth.security.v1.Membership/Leave': { class: MethodClass.Write, node: 'allow' },
 };
 
 export const DecisionStatus = {
