@@ -126,10 +126,10 @@ export function buildCommand(): Command {
               '  berth-node --name n1 --address 10.0.0.1               # run it\n' +
               '  berth-node join 10.0.0.1 --token BERTH1-... --name n2 --address 10.0.0.2   # each other machine, once\n' +
               '  berth-node --name n2 --address 10.0.0.2               # run it\n' +
-              '  berth-node leave --name n2 --address 10.0.0.2         # take a machine out\n' +
+              '  berth-node leave --data-dir /var/lib/berth            # take a machine out\n' +
               'A plain-text test cluster on one machine:\n' +
               '  berth-node --insecure --name n1 --address 127.0.0.1 --initial-cluster n1=127.0.0.1:2380,n2=127.0.0.2:2380,n3=127.0.0.3:2380\n\n' +
-              'Commands: init, join, leave (berth-node <command> --help)',
+              'Commands: init, join, leave, encryption-key (berth-node <command> --help)',
           )
           .requiredOption('--name <name>', "this member's name, unique in the cluster (DNS-1123 label)")
           .option(

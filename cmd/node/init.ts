@@ -156,7 +156,12 @@ export async function runInit(f: InitFlags, print: (line: string) => void): Prom
     now,
     description: 'made by init',
   });
-  const bootstrap: Bootstrap = { kind: 'new', name: f.name, clusterToken: randomBytes(16).toString('hex') };
+  const bootstrap: Bootstrap = {
+    kind: 'new',
+    name: f.name,
+    clusterToken: randomBytes(16).toString('hex'),
+    clientAddress,
+  };
   const tokens: TokenRecord[] = [voter.record, worker.record];
 
   await writePrivateFile(join(pkiDir, PKI.caKey), ca.keyPem);

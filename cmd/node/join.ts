@@ -164,6 +164,7 @@ export async function runJoin(target: string, f: JoinFlags, print: (line: string
     role,
     endpoints: reply.client_urls.length > 0 ? reply.client_urls : [address],
     clusterId: reply.cluster_id,
+    clientAddress: client,
   };
   await writePrivateFile(join(pkiDir, PKI.caCert), reply.ca_cert_pem);
   if (reply.ca_key_pem) await writePrivateFile(join(pkiDir, PKI.caKey), reply.ca_key_pem);

@@ -11,12 +11,10 @@ import * as grpc from '@grpc/grpc-js';
 import { TlsSource } from '../../pkg/rpc/tls.js';
 import { membershipService, method } from '../../pkg/security/protos.js';
 import { DEFAULT_CLIENT_PORT, formatMemberId, NodeConfigError, parseHostPort } from './config.js';
-import { loadPki } from './pki-dir.js';
+import { loadPki, readBootstrap } from './pki-dir.js';
 
 export interface LeaveFlags {
-  name: string;
-  address: string;
-  dataDir?: string;
+  dataDir: string;
   pkiDir?: string;
   endpoints?: string;
 }
@@ -39,7 +37,7 @@ export function buildLeaveCommand(): Command {
 }
 
 export async function runLeave(f: LeaveFlags, print: (line: string) => void): Promise<void> {
-  const dataDir = f.dataDir ?? `./${f.name}.berth`;
+  const dataDir = f.dataDir;
   const pkiDir = f.pkiDir ?? `${dataDir}.pki`;
   let member: { id: number; name: string };
   try {
@@ -47,10 +45,12 @@ export async function runLeave(f: LeaveFlags, print: (line: string) => void): Pr
   } catch (err) {
     throw new NodeConfigError(`${dataDir} holds no member (${(err as Error).message}): nothing to leave`);
   }
-  if (member.name !== f.name)
-    throw new NodeConfigError(`${dataDir} belongs to member ${member.name}, not ${f.name}`);
   const pki = await loadPki(pkiDir);
-  const endpoints = (f.endpoints ?? `${f.address}:${DEFAULT_CLIENT_PORT}`)
+  const bootstrap = await readBootstrap(pkiDir);
+  const known = [bootstrap?.clientAddress, ...(bootstrap?.kind === 'join' ? bootstrap.endpoints : [])];
+  const list = f.endpoints ?? known.filter((e): e is string => !!e).join(',');
+  if (!list) throw new NodeConfigError(`${pkiDir} does not say where the cluster is: give --endpoints`);
+  const endpoints = list
     .split(',')
     .filter((s) => s.trim() !== '')
     .map((e) => parseHostPort(e, '--endpoints', DEFAULT_CLIENT_PORT));
@@ -83,6 +83,6 @@ export async function runLeave(f: LeaveFlags, print: (line: string) => void): Pr
     }
   }
   if (last) throw new NodeConfigError(`could not leave: ${last}`);
-  print(`Member ${f.name} (${formatMemberId(member.id)}) removed from the cluster.`);
+  print(`Member ${member.name} (${formatMemberId(member.id)}) removed from the cluster.`);
   print(`Stop the node now (systemctl stop berth), then delete ${dataDir} and ${pkiDir}.`);
 }

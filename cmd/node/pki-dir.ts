@@ -30,9 +30,13 @@ export const PKI = {
 export type MemberRole = 'voter' | 'worker';
 
 /** What the first start does when the data directory holds no member yet. */
-export type Bootstrap =
-  | { kind: 'new'; name: string /** Makes the cluster id unique to this init. */; clusterToken?: string }
-  | { kind: 'join'; name: string; role: MemberRole; endpoints: string[]; clusterId: string };
+export type Bootstrap = (
+  | { kind: 'new'; name: string; clusterToken?: string }
+  | { kind: 'join'; name: string; role: MemberRole; endpoints: string[]; clusterId: string }
+) & {
+  /** This node's client address (berth-node leave asks it first). */
+  clientAddress?: string;
+};
 
 export interface NodePki {
   dir: string;
