@@ -96,7 +96,7 @@ export async function fetchPinnedCa(host: string, port: number, pinned: string):
   );
 }
 
-function callJoin(address: string, caPem: string, request: object): Promise<JoinReply> {
+function callJoinOnce(address: string, caPem: string, request: object): Promise<JoinReply> {
   const def = method(joinService(), 'Join');
   const client = new grpc.Client(address, grpc.credentials.createSsl(Buffer.from(caPem)));
   return new Promise<JoinReply>((resolve, reject) =>
@@ -107,13 +107,29 @@ function callJoin(address: string, caPem: string, request: object): Promise<Join
       request,
       new grpc.Metadata(),
       { deadline: Date.now() + 30_000 },
-      (err, reply) => {
-        if (err) reject(new NodeConfigError(`join refused by ${address}: ${err.details || err.message}`));
-        else if (!reply) reject(new NodeConfigError(`join: ${address} sent an empty answer`));
-        else resolve(reply);
-      },
+      (err, reply) => (err ? reject(err) : reply ? resolve(reply) : reject(new Error('an empty answer'))),
     ),
   ).finally(() => client.close());
+}
+
+/** How long a join keeps trying while the cluster cannot answer (no leader yet, a restart). */
+const JOIN_PATIENCE_MS = 60_000;
+
+/** Join, retrying while the cluster is unavailable; a refusal is final. */
+async function callJoin(address: string, caPem: string, request: object, print: (line: string) => void) {
+  const deadline = Date.now() + JOIN_PATIENCE_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await callJoinOnce(address, caPem, request);
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      const message = e.details || e.message;
+      if (e.code !== grpc.status.UNAVAILABLE || Date.now() > deadline)
+        throw new NodeConfigError(`join refused by ${address}: ${message}`);
+      if (attempt === 1) print(`The cluster cannot answer yet (${message}); retrying for up to a minute...`);
+      await new Promise((r) => setTimeout(r, Math.min(2000, 200 * attempt)));
+    }
+  }
 }
 
 export async function runJoin(target: string, f: JoinFlags, print: (line: string) => void): Promise<void> {
@@ -146,13 +162,18 @@ export async function runJoin(target: string, f: JoinFlags, print: (line: string
     organizations: [NODES_GROUP],
     ...nodeSans([f.address, hostOf(client), hostOf(peer)]),
   });
-  const reply = await callJoin(address, caPem, {
-    token_id: token.id,
-    token_secret: token.secret,
-    name: f.name,
-    csr_pem: csrPem,
-    peer_url: peer,
-  });
+  const reply = await callJoin(
+    address,
+    caPem,
+    {
+      token_id: token.id,
+      token_secret: token.secret,
+      name: f.name,
+      csr_pem: csrPem,
+      peer_url: peer,
+    },
+    print,
+  );
   if (caHash(reply.ca_cert_pem) !== caHash(caPem))
     throw new NodeConfigError('join: the answer names another CA than the one the token pins');
   const role = reply.role === 'worker' ? 'worker' : 'voter';

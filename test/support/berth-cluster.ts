@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const NODE_MAIN = fileURLToPath(new URL('../../cmd/node/main.js', import.meta.url));
+const CTL_MAIN = fileURLToPath(new URL('../../cmd/ctl/main.js', import.meta.url));
 
 export const CLIENT_PORT = 2379;
 export const PEER_PORT = 2380;
@@ -36,6 +37,12 @@ export interface ClusterOptions {
   /** Run the agent (pods on Docker); off by default so store and API tests stay lean. */
   agent?: boolean;
   extraArgs?: string[];
+  /**
+   * Made the way docs/install.md says: `berth-node init` for n1, then `berth-node join` with
+   * init's voter token for each other node, one at a time; mutual TLS, Secrets encrypted.
+   * The admin's berthctl config is `<root>/admin.conf` (adminConfig).
+   */
+  secure?: boolean;
 }
 
 /** Is this address:port free to listen on? */
@@ -158,9 +165,10 @@ export class BerthCluster {
       { length: opts.size },
       (_, i) => `n${i + 1}=${c.address(i)}:${PEER_PORT}`,
     ).join(',');
-    for (let i = 0; i < opts.size; i++) c.define(i, ['--initial-cluster', initial]);
+    for (let i = 0; i < opts.size; i++) c.define(i, opts.secure ? [] : ['--initial-cluster', initial]);
     try {
-      await Promise.all(c.nodes.map((_, i) => c.start(i)));
+      if (opts.secure) await c.startSecure();
+      else await Promise.all(c.nodes.map((_, i) => c.start(i)));
     } catch (err) {
       // Nobody else holds the cluster yet: without this the nodes that did start would leak.
       await c.destroy();
@@ -171,6 +179,91 @@ export class BerthCluster {
 
   address(i: number): string {
     return `127.0.${this.subnet}.${i + 1}`;
+  }
+
+  /** The admin's berthctl config (secure clusters). */
+  get adminConfig(): string {
+    return join(this.root, 'admin.conf');
+  }
+
+  /** Node i's PKI directory (secure clusters). */
+  pkiDir(i: number): string {
+    return `${this.node(i).dataDir}.pki`;
+  }
+
+  /** The voter and worker tokens init printed (secure clusters). */
+  tokens: { voter: string; worker: string } = { voter: '', worker: '' };
+
+  /** Run a berth-node command (init, join, leave) to its end. */
+  nodeCommand(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, [NODE_MAIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+      );
+    });
+  }
+
+  /** init n1 and start it; then join and start each other node once the one before votes. */
+  private async startSecure(): Promise<void> {
+    const n1 = this.node(0);
+    const init = await this.nodeCommand([
+      'init',
+      '--name',
+      n1.name,
+      '--address',
+      n1.address,
+      '--data-dir',
+      n1.dataDir,
+      '--admin-config',
+      this.adminConfig,
+    ]);
+    if (init.code !== 0) throw new Error(`berth-node init failed: ${init.stderr}`);
+    const token = (role: string) =>
+      new RegExp(`${role}:\\s+berth-node join \\S+ --token (\\S+)`).exec(init.stdout)?.[1];
+    this.tokens = { voter: token('voter') ?? '', worker: token('worker') ?? '' };
+    await this.start(0);
+    await this.waitVoters(1);
+    for (let i = 1; i < this.nodes.length; i++) {
+      const n = this.node(i);
+      const joined = await this.nodeCommand([
+        'join',
+        n1.address,
+        '--token',
+        this.tokens.voter,
+        '--name',
+        n.name,
+        '--address',
+        n.address,
+        '--data-dir',
+        n.dataDir,
+      ]);
+      if (joined.code !== 0) throw new Error(`berth-node join failed for ${n.name}: ${joined.stderr}`);
+      await this.start(i);
+      await this.waitVoters(i + 1);
+    }
+  }
+
+  /** Until `berthctl cluster status` (as the admin) counts `want` voters. */
+  private async waitVoters(want: number): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    let last = '';
+    while (Date.now() < deadline) {
+      const r = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
+        execFile(
+          process.execPath,
+          [CTL_MAIN, '--config', this.adminConfig, 'cluster', 'status', '-o', 'json'],
+          { timeout: 10_000 },
+          (_err, stdout, stderr) => resolve({ stdout, stderr }),
+        ),
+      );
+      try {
+        if ((JSON.parse(r.stdout) as { quorum?: { voters: number } }).quorum?.voters === want) return;
+      } catch {
+        last = r.stderr;
+      }
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    throw new Error(`the secure cluster did not reach ${want} voters: ${last}`);
   }
 
   /**
@@ -201,8 +294,8 @@ export class BerthCluster {
       String(this.opts.snapshotEntries ?? 10000),
       '--log-level',
       'debug',
-      // Plain text: these clusters test everything but security (test/cluster/secure-*.test.ts).
-      '--insecure',
+      // Plain text unless secure: those clusters test everything but security.
+      ...(this.opts.secure ? [] : ['--insecure']),
       // Each test cluster its own service CIDR: clusters in parallel files share the host.
       ...(this.opts.agent ? ['--service-cidr', `127.97.${this.subnet}.0/24`] : ['--no-agent', '--no-proxy']),
       ...how,

@@ -3,8 +3,7 @@
 // a compaction. Then every byte of every file in every data directory is searched: the
 // Secret's plaintext (and its base64) is nowhere, while a ConfigMap's control string is
 // found (proof the search sees what is stored in the clear).
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -14,6 +13,7 @@ import { UNENCRYPTED_WARNING } from '../../cmd/node/encryption-flags.js';
 import { createApiClient } from '../../pkg/client/api-client.js';
 import { createClient } from '../../pkg/client/client.js';
 import { BerthCluster } from '../support/berth-cluster.js';
+import { b64, distinctive, filesUnder, pieces } from '../support/disk-search.js';
 
 let cluster: BerthCluster | undefined;
 let tmp: string | undefined;
@@ -33,36 +33,6 @@ async function retry<T>(what: string, fn: () => Promise<T>, ms = 20_000): Promis
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-}
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await filesUnder(p)));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-
-/**
- * A distinctive string: 40 random letters, no common prefix. LevelDB's snappy replaces any
- * 4-byte run seen earlier in a block with a back-reference, so a word like "secret" or a
- * hex run (the blocks are full of hex uids) can be broken up in .ldb files; random mixed-case
- * letters rarely match what is around them.
- */
-function distinctive(): string {
-  const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-  return [...randomBytes(40)].map((b) => letters[b % letters.length]).join('');
-}
-
-/** Overlapping 16-byte pieces: plaintext that snappy broke up somewhere still shows in a piece. */
-function pieces(s: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i + 16 <= s.length; i += 8) out.push(s.slice(i, i + 16));
-  return out;
 }
 
 test('no Secret plaintext in any file of any data directory; the Secret reads back after a restart', async (t) => {
