@@ -323,6 +323,8 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
   );
   // Voters (they hold the CA key) let machines join; the join port has no client certificates.
   let joinServer: grpc.Server | undefined;
+  // init's tokens, until the first leader has stored them (storeBootstrapTokens).
+  let pendingTokens = secured ? await readBootstrapTokens(cfg.pkiDir) : [];
   let joinTls: TlsSource | undefined;
   if (secured?.pki.caKeyPem) {
     const { pki } = secured;
@@ -342,6 +344,7 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
       keyringText: keyring ? formatKeyringFile(keyring) : '',
       certDays: cfg.nodeCertDays,
       logger: securityLogger,
+      pendingTokens: () => pendingTokens,
     });
     await bind(joinServer, cfg.joinListen, joinTls.serverCredentials(false));
   }
@@ -367,7 +370,9 @@ export async function startNode(cfg: NodeConfig, logger: Logger): Promise<Runnin
     void promoteWhenCaughtUp(store, id, logger, background.signal);
   if (keyring) void resealSecrets(store, id, keyring, securityLogger, background.signal);
   if (secured) {
-    void storeBootstrapTokens(store, cfg.pkiDir, securityLogger, background.signal);
+    void storeBootstrapTokens(store, cfg.pkiDir, securityLogger, background.signal).then(() => {
+      pendingTokens = [];
+    });
     const { pki } = secured;
     void rotateCertificates(
       {

@@ -6,7 +6,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { checkJoinToken, NODES_GROUP, nodeCommonName, signCsr } from '../pki/index.js';
+import { checkJoinToken, NODES_GROUP, nodeCommonName, signCsr, type TokenRecord } from '../pki/index.js';
 import type { MemberInfo } from '../store/grpc-mapping.js';
 import type { KV } from '../store/types.js';
 import { type JoinReply, type JoinRequest, joinService } from './protos.js';
@@ -28,6 +28,11 @@ export interface JoinServiceDeps {
   certDays: number;
   logger: Logger;
   now?: () => Date;
+  /**
+   * Tokens init made that the first leader has not stored yet: a join that comes that early
+   * still works. Empty once they are in the store (where they can be revoked).
+   */
+  pendingTokens?: () => readonly TokenRecord[];
 }
 
 export class JoinRefused extends Error {
@@ -43,7 +48,8 @@ export class JoinRefused extends Error {
 /** The decision and the work, without gRPC (tested directly). */
 export async function handleJoin(deps: JoinServiceDeps, req: JoinRequest): Promise<JoinReply> {
   const now = (deps.now ?? (() => new Date()))();
-  const record = await getToken(deps.kv, req.token_id);
+  const record =
+    (await getToken(deps.kv, req.token_id)) ?? deps.pendingTokens?.().find((t) => t.id === req.token_id);
   const check = checkJoinToken(record, req.token_id, req.token_secret, now);
   if (!check.ok) {
     const why = { unknown: 'unknown token', expired: 'the token has expired', 'wrong-secret': 'wrong token' };
