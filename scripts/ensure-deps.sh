@@ -53,25 +53,10 @@ fi
 
 # --- 2. the native LevelDB binding ---------------------------------------------------------
 
-# npm 11 may skip dependencies' install scripts. classic-level ships prebuilt binaries, so it
-# normally loads anyway; open a real database to be sure the binding works.
+# npm 11 may skip dependencies' install scripts: open a real LevelDB to be sure the native
+# binding works (scripts/check-leveldb.mjs).
 check_leveldb() {
-  node --input-type=module -e '
-    import { mkdtempSync, rmSync } from "node:fs";
-    import { tmpdir } from "node:os";
-    import { join } from "node:path";
-    const { ClassicLevel } = await import("classic-level");
-    const dir = mkdtempSync(join(tmpdir(), "berth-leveldb-check-"));
-    try {
-      const db = new ClassicLevel(dir);
-      await db.open();
-      await db.put("k", "v", { sync: true });
-      if ((await db.get("k")) !== "v") throw new Error("read back a different value");
-      await db.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  '
+  node --input-type=module -e "$(cat scripts/check-leveldb.mjs)"
 }
 
 if check_leveldb 2>/dev/null; then

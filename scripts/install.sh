@@ -18,6 +18,7 @@
 set -euo pipefail
 
 SELF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly LEVELDB_CHECK="$SELF_DIR/check-leveldb.mjs"
 CHECKOUT=$(dirname "$SELF_DIR")
 readonly SELF_DIR CHECKOUT
 readonly MIN_NODE_MAJOR=20
@@ -358,28 +359,10 @@ else
   (cd "$stage" && npm install --omit=dev --no-audit --no-fund --loglevel=error)
 fi
 
-# npm may skip install scripts; classic-level ships prebuilt binaries, so open a real database
-# to be sure the native binding works (as scripts/ensure-deps.sh does).
+# npm may skip install scripts: open a real LevelDB in the staged tree to be sure the native
+# binding works (scripts/check-leveldb.mjs, as scripts/ensure-deps.sh does).
 check_leveldb() {
-  (
-    cd "$stage"
-    node --input-type=module -e '
-      import { mkdtempSync, rmSync } from "node:fs";
-      import { tmpdir } from "node:os";
-      import { join } from "node:path";
-      const { ClassicLevel } = await import("classic-level");
-      const dir = mkdtempSync(join(tmpdir(), "berth-leveldb-check-"));
-      try {
-        const db = new ClassicLevel(dir);
-        await db.open();
-        await db.put("k", "v", { sync: true });
-        if ((await db.get("k")) !== "v") throw new Error("read back a different value");
-        await db.close();
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    '
-  )
+  (cd "$stage" && node --input-type=module -e "$(cat "$LEVELDB_CHECK")")
 }
 if check_leveldb 2>/dev/null; then
   log "classic-level (LevelDB) loads"

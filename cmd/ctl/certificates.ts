@@ -2,6 +2,7 @@
 // to each endpoint in turn with the context's credentials, since only voters hold the CA key
 // (a worker answers UNAVAILABLE) and a member may be down.
 import * as grpc from '@grpc/grpc-js';
+import { unary } from '../../pkg/rpc/unary.js';
 import { type CertificateReply, certificatesService, method } from '../../pkg/security/protos.js';
 import { CtlError } from './errors.js';
 
@@ -27,17 +28,7 @@ const TRY_NEXT = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED
 function issueOn(target: string, req: IssueRequest, o: IssueOptions): Promise<CertificateReply> {
   const m = method(certificatesService(), 'Issue');
   const client = new grpc.Client(target, o.credentials);
-  return new Promise<CertificateReply>((resolve, reject) => {
-    client.makeUnaryRequest(
-      m.path,
-      m.requestSerialize as (v: IssueRequest) => Buffer,
-      m.responseDeserialize as unknown as (b: Buffer) => CertificateReply,
-      req,
-      new grpc.Metadata(),
-      { deadline: Date.now() + o.timeoutMs },
-      (err, res) => (err || !res ? reject(err ?? new Error('empty reply')) : resolve(res)),
-    );
-  }).finally(() => client.close());
+  return unary<CertificateReply>(client, m, req, o.timeoutMs).finally(() => client.close());
 }
 
 /** A certificate for `req` from the first endpoint that can sign; CtlError when none can. */

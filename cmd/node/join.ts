@@ -22,6 +22,7 @@ import {
   parseJoinToken,
   verifyIssuedBy,
 } from '../../pkg/pki/index.js';
+import { unary } from '../../pkg/rpc/unary.js';
 import { type JoinReply, joinService, method } from '../../pkg/security/protos.js';
 import {
   DEFAULT_CLIENT_PORT,
@@ -99,17 +100,7 @@ export async function fetchPinnedCa(host: string, port: number, pinned: string):
 function callJoinOnce(address: string, caPem: string, request: object): Promise<JoinReply> {
   const def = method(joinService(), 'Join');
   const client = new grpc.Client(address, grpc.credentials.createSsl(Buffer.from(caPem)));
-  return new Promise<JoinReply>((resolve, reject) =>
-    client.makeUnaryRequest(
-      def.path,
-      def.requestSerialize as (v: object) => Buffer,
-      def.responseDeserialize as unknown as (b: Buffer) => JoinReply,
-      request,
-      new grpc.Metadata(),
-      { deadline: Date.now() + 30_000 },
-      (err, reply) => (err ? reject(err) : reply ? resolve(reply) : reject(new Error('an empty answer'))),
-    ),
-  ).finally(() => client.close());
+  return unary<JoinReply>(client, def, request, 30_000).finally(() => client.close());
 }
 
 /** How long a join keeps trying while the cluster cannot answer (no leader yet, a restart). */

@@ -6,9 +6,10 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import * as grpc from '@grpc/grpc-js';
+import { Command } from 'commander';
 import { TlsSource } from '../../pkg/rpc/tls.js';
+import { unary } from '../../pkg/rpc/unary.js';
 import { membershipService, method } from '../../pkg/security/protos.js';
 import { DEFAULT_CLIENT_PORT, formatMemberId, NodeConfigError, parseHostPort } from './config.js';
 import { loadPki, readBootstrap } from './pki-dir.js';
@@ -60,17 +61,7 @@ export async function runLeave(f: LeaveFlags, print: (line: string) => void): Pr
   for (const address of endpoints) {
     const client = new grpc.Client(address, credentials.channelCredentials());
     try {
-      await new Promise<void>((resolve, reject) =>
-        client.makeUnaryRequest(
-          def.path,
-          def.requestSerialize as (v: object) => Buffer,
-          def.responseDeserialize as unknown as (b: Buffer) => unknown,
-          {},
-          new grpc.Metadata(),
-          { deadline: Date.now() + 15_000 },
-          (err) => (err ? reject(err) : resolve()),
-        ),
-      );
+      await unary(client, def, {}, 15_000);
       last = '';
       break;
     } catch (err) {

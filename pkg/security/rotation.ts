@@ -13,6 +13,7 @@ import {
   signCsr,
 } from '../pki/index.js';
 import type { TlsSource } from '../rpc/tls.js';
+import { unary } from '../rpc/unary.js';
 import { type CertificateReply, certificatesService, method } from './protos.js';
 
 export interface RotationDeps {
@@ -34,17 +35,7 @@ async function renewRemotely(tls: TlsSource, endpoints: string[], csrPem: string
   for (const address of endpoints) {
     const client = new grpc.Client(address, tls.channelCredentials());
     try {
-      const reply = await new Promise<CertificateReply>((resolve, reject) =>
-        client.makeUnaryRequest(
-          def.path,
-          def.requestSerialize as (v: object) => Buffer,
-          def.responseDeserialize as unknown as (b: Buffer) => CertificateReply,
-          { csr_pem: csrPem },
-          new grpc.Metadata(),
-          { deadline: Date.now() + 10_000 },
-          (err, value) => (err || !value ? reject(err ?? new Error('empty reply')) : resolve(value)),
-        ),
-      );
+      const reply = await unary<CertificateReply>(client, def, { csr_pem: csrPem }, 10_000);
       return reply.cert_pem;
     } catch (err) {
       last = err as Error;
