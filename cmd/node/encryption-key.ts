@@ -56,7 +56,7 @@ export function describeKeyring(keyring: Keyring): string[] {
 }
 
 export function buildEncryptionKeyCommand(): Command {
-  return new Command('encryption-key')
+  return new Command('berth-node encryption-key')
     .description(
       'Show or change the Secrets keyring in a PKI directory (add, use NAME, drop NAME, status). After each change copy encryption.json to every node and restart them one at a time.',
     )

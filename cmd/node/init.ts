@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import YAML from 'yaml';
 import { formatKeyringFile, newKeyring } from '../../pkg/api/server/encryption.js';
 import {
@@ -60,7 +60,7 @@ export interface InitFlags {
 }
 
 export function buildInitCommand(): Command {
-  return new Command('init')
+  return new Command('berth-node init')
     .description(
       "Make a new cluster's CA, this node's certificate, the Secrets encryption key, an admin credential and join tokens. Run once, on the first machine; then start the node.",
     )
@@ -82,11 +82,10 @@ export function buildInitCommand(): Command {
       defaultAdminConfigPath(),
     )
     .option('--context <name>', 'name of the context in that config', 'berth')
-    .option(
-      '--token-ttl <duration>',
-      'how long the printed join tokens work (0: until revoked)',
-      parseTtl,
-      parseTtl('24h'),
+    .addOption(
+      new Option('--token-ttl <duration>', 'how long the printed join tokens work (0: until revoked)')
+        .argParser(parseTtl)
+        .default(parseTtl('24h'), '24h'),
     )
     .option(
       '--node-cert-days <days>',

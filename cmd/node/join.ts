@@ -46,7 +46,7 @@ export interface JoinFlags {
 }
 
 export function buildJoinCommand(): Command {
-  return new Command('join')
+  return new Command('berth-node join')
     .description(
       'Join a running cluster with a token from `berth-node init` or `berthctl token create`. Run once per machine; then start the node.',
     )

@@ -21,17 +21,15 @@ export interface LeaveFlags {
 }
 
 export function buildLeaveCommand(): Command {
-  return new Command('leave')
+  return new Command('berth-node leave')
     .description(
       "Remove this machine's member from its cluster (run on the machine, while the cluster is up)",
     )
-    .requiredOption('--name <name>', "this member's name")
-    .option('--address <host>', "this machine's address", '127.0.0.1')
-    .option('--data-dir <dir>', 'the node data directory (default ./<name>.berth)')
-    .option('--pki-dir <dir>', 'the node PKI directory (default <data-dir>.pki)')
+    .requiredOption('--data-dir <dir>', "the node's data directory")
+    .option('--pki-dir <dir>', "the node's PKI directory (default <data-dir>.pki)")
     .option(
       '--endpoints <list>',
-      `members to ask, comma-separated (default <address>:${DEFAULT_CLIENT_PORT})`,
+      'members to ask, comma-separated (default: this node, then the ones it joined through)',
     )
     .exitOverride()
     .configureOutput({ outputError: () => {} });

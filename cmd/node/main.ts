@@ -20,7 +20,7 @@ async function oneShot(cmd: Command, argv: string[], run: (cmd: Command) => Prom
   } catch (e) {
     const err = e as { code?: string; message: string };
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
-    process.stderr.write(`berth-node ${cmd.name()}: ${err.message.replace(/^error: /, '')}\n`);
+    process.stderr.write(`${cmd.name()}: ${err.message.replace(/^error: /, '')}\n`);
     return 2;
   }
   try {
@@ -28,7 +28,7 @@ async function oneShot(cmd: Command, argv: string[], run: (cmd: Command) => Prom
     return 0;
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`berth-node ${cmd.name()}: ${msg}\n`);
+    process.stderr.write(`${cmd.name()}: ${msg}\n`);
     return err instanceof NodeConfigError ? 2 : 1;
   }
 }
