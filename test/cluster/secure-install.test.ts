@@ -6,8 +6,6 @@
 // a Secret is in no file of any data directory after snapshots and a compaction.
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import YAML from 'yaml';
@@ -20,7 +18,6 @@ import { BUSYBOX, containersWith, docker, httpGet, type Json, waitFor } from '..
 import { BerthCluster } from '../support/berth-cluster.js';
 import { b64, distinctive, filesHolding, pieces } from '../support/disk-search.js';
 
-const CTL = fileURLToPath(new URL('../../cmd/ctl/main.js', import.meta.url));
 const NS = 'default';
 
 let cluster: BerthCluster;
@@ -28,17 +25,7 @@ let admin: TlsMaterial;
 let api: ApiClient;
 let clusterId = '';
 
-function ctl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) =>
-    execFile(
-      process.execPath,
-      [CTL, '--config', cluster.adminConfig, ...args],
-      { timeout: 30_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    ),
-  );
-}
+const ctl = (args: string[]) => cluster.ctl(args);
 
 async function material(configPath: string): Promise<TlsMaterial> {
   const doc = YAML.parse(await readFile(configPath, 'utf8')) as { contexts: Array<Record<string, string>> };
@@ -86,6 +73,8 @@ test.serial('made the documented way: three voters, quorum 2, owner-only directo
   t.is(r.code, 0, r.stderr);
   const quorum = (JSON.parse(r.stdout) as Json).quorum;
   t.like(quorum, { voters: 3, quorum: 2, toleratedFailures: 1 });
+  const text = await ctl(['cluster', 'status']);
+  t.regex(text.stdout, /voters: 3 \(quorum 2\); the cluster survives 1 failure/);
   for (let i = 0; i < 3; i++) {
     t.is((await stat(cluster.node(i).dataDir)).mode & 0o777, 0o700);
     t.is((await stat(cluster.pkiDir(i))).mode & 0o777, 0o700);
@@ -229,23 +218,23 @@ test.serial('a read-only user reads, and may not write', async (t) => {
   const conf = join(cluster.root, 'alice.conf');
   await writeFile(conf, r.stdout, { mode: 0o600 });
   await chmod(conf, 0o600);
-  const as = (args: string[]) =>
-    new Promise<{ code: number; stderr: string; stdout: string }>((resolve) =>
-      execFile(
-        process.execPath,
-        [CTL, '--config', conf, ...args],
-        { timeout: 30_000 },
-        (err, stdout, stderr) =>
-          resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-      ),
-    );
+  const as = (args: string[]) => cluster.ctl(args, conf);
   const get = await as(['get', 'pods', '-n', NS]);
   t.is(get.code, 0, get.stderr);
   t.regex(get.stdout, /web-/);
   const create = await as(['create', 'namespace', 'alices']);
   t.is(create.code, 1);
   t.regex(create.stderr, /user "alice" is read-only/);
+  const manifest = join(cluster.root, 'alice.yaml');
+  await writeFile(
+    manifest,
+    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: alices\n  namespace: default\ndata:\n  a: b\n',
+  );
+  const apply = await as(['apply', '-f', manifest]);
+  t.is(apply.code, 1);
+  t.regex(apply.stderr, /user "alice" is read-only/);
   await t.throwsAsync(api.get('namespaces', '', 'alices'));
+  await t.throwsAsync(api.get('configmaps', NS, 'alices'));
 });
 
 test.serial("a node's identity may change its own pods and Node, not another node's", async (t) => {

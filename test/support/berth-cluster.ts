@@ -203,6 +203,19 @@ export class BerthCluster {
     });
   }
 
+  /** Run berthctl to its end, as the admin unless another config is given (secure clusters). */
+  ctl(args: string[], config = this.adminConfig): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [CTL_MAIN, '--config', config, ...args],
+        { timeout: 30_000 },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+      );
+    });
+  }
+
   /** init n1 and start it; then join and start each other node once the one before votes. */
   private async startSecure(): Promise<void> {
     const n1 = this.node(0);
@@ -248,14 +261,7 @@ export class BerthCluster {
     const deadline = Date.now() + 30_000;
     let last = '';
     while (Date.now() < deadline) {
-      const r = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
-        execFile(
-          process.execPath,
-          [CTL_MAIN, '--config', this.adminConfig, 'cluster', 'status', '-o', 'json'],
-          { timeout: 10_000 },
-          (_err, stdout, stderr) => resolve({ stdout, stderr }),
-        ),
-      );
+      const r = await this.ctl(['cluster', 'status', '-o', 'json']);
       try {
         if ((JSON.parse(r.stdout) as { quorum?: { voters: number } }).quorum?.voters === want) return;
       } catch {
