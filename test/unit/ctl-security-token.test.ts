@@ -7,31 +7,14 @@ import { join } from 'node:path';
 import test from 'ava';
 import YAML from 'yaml';
 import { NO_CA_MESSAGE } from '../../cmd/ctl/commands/token.js';
-import type { CtlIO } from '../../cmd/ctl/context.js';
-import { run } from '../../cmd/ctl/program.js';
 import { joinCommand, parseTtl, shortDuration, tokenFor, tokenRows, ttlLeft } from '../../cmd/ctl/tokens.js';
 import { createClient } from '../../pkg/client/client.js';
 import { caHash, checkJoinToken, createCA, parseJoinToken, type TokenRecord } from '../../pkg/pki/index.js';
 import { getToken, putToken } from '../../pkg/security/token-store.js';
 import { BerthCluster } from '../support/berth-cluster.js';
+import { ctlInProcess } from '../support/ctl-in-process.js';
 
-async function ctl(argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CtlIO = {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-    readStdin: async () => new Uint8Array(),
-    stderrIsTTY: false,
-    onInterrupt: () => () => {},
-  };
-  const code = await run(argv, io);
-  return { code, stdout, stderr };
-}
+const ctl = ctlInProcess;
 
 // ---- pure ----
 

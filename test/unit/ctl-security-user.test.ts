@@ -13,8 +13,6 @@ import test from 'ava';
 import { issueUserCertificate } from '../../cmd/ctl/certificates.js';
 import { NO_TLS_MESSAGE } from '../../cmd/ctl/commands/user.js';
 import { credentialsOf, loadConfig, renderConfig, tlsContext, tlsOf } from '../../cmd/ctl/config-file.js';
-import type { CtlIO } from '../../cmd/ctl/context.js';
-import { run } from '../../cmd/ctl/program.js';
 import {
   ADMIN_GROUP,
   type CertAndKey,
@@ -27,26 +25,11 @@ import {
   verifyIssuedBy,
 } from '../../pkg/pki/index.js';
 import { certificatesService } from '../../pkg/security/protos.js';
+import { ctlInProcess } from '../support/ctl-in-process.js';
 
 const CTL = fileURLToPath(new URL('../../cmd/ctl/main.js', import.meta.url));
 
-async function ctl(argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CtlIO = {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-    readStdin: async () => new Uint8Array(),
-    stderrIsTTY: false,
-    onInterrupt: () => () => {},
-  };
-  const code = await run(argv, io);
-  return { code, stdout, stderr };
-}
+const ctl = ctlInProcess;
 
 interface IssueCall {
   name: string;

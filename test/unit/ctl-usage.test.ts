@@ -3,7 +3,8 @@
 import test from 'ava';
 import type { Command } from 'commander';
 import type { CtlIO } from '../../cmd/ctl/context.js';
-import { buildProgram, run } from '../../cmd/ctl/program.js';
+import { buildProgram } from '../../cmd/ctl/program.js';
+import { ctlInProcess } from '../support/ctl-in-process.js';
 
 function silentIO(): CtlIO {
   return {
@@ -15,23 +16,7 @@ function silentIO(): CtlIO {
   };
 }
 
-async function ctl(argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CtlIO = {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-    readStdin: async () => new Uint8Array(),
-    stderrIsTTY: false,
-    onInterrupt: () => () => {},
-  };
-  const code = await run(argv, io);
-  return { code, stdout, stderr };
-}
+const ctl = ctlInProcess;
 
 test('--help works on every command and shows examples and the global flags', async (t) => {
   // Every command path in the tree, so a new command without examples fails here.
